@@ -1,0 +1,123 @@
+"""`python manage.py serve`: the one-machine launcher behind `make run`.
+
+manage.py has already started the embedded PostgreSQL (unless DATABASE_URL is
+set) and owns it. This command migrates, prepares the embedding model once,
+then runs gunicorn as a child and supervises it: SIGINT, SIGTERM or SIGHUP stop
+gunicorn gracefully, then manage.py stops PostgreSQL. If this process is killed
+outright, the kernel stops gunicorn and PostgreSQL with it.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from kronvex.process import die_with_parent
+from memories.embedding import get_embedder, prepare_embedder
+from memories.services import memories_purge_expired
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_GRACEFUL_SECONDS = 25
+
+
+class Command(BaseCommand):
+    help = "Migrate, then serve Kronvex with gunicorn until interrupted."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--host", default=settings.KRONVEX_HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument("--workers", type=int, default=settings.KRONVEX_WEB_WORKERS)
+        parser.add_argument("--threads", type=int, default=settings.KRONVEX_WEB_THREADS)
+
+    def handle(self, *args: Any, host: str, port: int, workers: int, threads: int, **options: Any) -> None:
+        stop = threading.Event()
+        received: list[int] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            received.append(signum)
+            stop.set()
+
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, on_signal)
+
+        self.check(databases=["default"])
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.stderr.write("Preparing the embedding model...")
+        prepare_embedder()
+        embedder = get_embedder()
+        connections.close_all()
+        if stop.is_set():
+            return
+
+        server = self._start_gunicorn(host, port, workers, threads)
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # No Celery beat in the embedded default: expired memories are purged here.
+            threading.Thread(target=self._purge_loop, args=(stop,), daemon=True).start()
+        database = "external PostgreSQL" if settings.DATABASE_URL else (
+            f"embedded PostgreSQL in {settings.KRONVEX_DATA_DIR}"
+        )
+        tasks = "a Celery broker" if not settings.CELERY_TASK_ALWAYS_EAGER else "in-process tasks"
+        self.stdout.write(
+            f"Kronvex is serving on http://{host}:{port} ({database}, {tasks}, "
+            f"embedder {embedder.model_name}). Press Ctrl-C to stop.",
+        )
+        self.stdout.flush()
+
+        while not stop.is_set():
+            if server.poll() is not None:
+                raise CommandError(f"gunicorn exited unexpectedly with code {server.returncode}")
+            stop.wait(0.5)
+        self.stderr.write("Stopping Kronvex...")
+        self._stop(server)
+        self.stderr.write("Stopped.")
+
+    def _start_gunicorn(self, host: str, port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+        command = [
+            sys.executable, "-m", "gunicorn", "kronvex.wsgi:application",
+            "--bind", f"{host}:{port}",
+            "--workers", str(workers),
+            "--worker-class", "gthread",
+            "--threads", str(threads),
+            "--timeout", "60",
+            "--graceful-timeout", str(_GRACEFUL_SECONDS - 5),
+            "--access-logfile", "-",
+            "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        ]
+        server = subprocess.Popen(
+            command,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509
+        )
+        return server
+
+    def _stop(self, server: subprocess.Popen[bytes]) -> None:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(_GRACEFUL_SECONDS)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+    def _purge_loop(self, stop: threading.Event) -> None:
+        interval = settings.CELERY_BEAT_SCHEDULE["purge-expired-memories"]["schedule"]
+        while not stop.wait(interval):
+            try:
+                memories_purge_expired()
+            except Exception:  # noqa: BLE001 - keep serving; the next round retries
+                self.stderr.write("purging expired memories failed; will retry")
+            finally:
+                connections.close_all()
+        time.sleep(0)

@@ -1,0 +1,68 @@
+"""JSON shapes of the API's objects, built once here for every view."""
+
+from datetime import datetime
+from typing import Any
+
+from memories.models import Agent, Memory
+from memories.services import Recalled
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def agent_json(agent: Agent, *, memory_count: int | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": agent.slug,
+        "uuid": str(agent.uuid),
+        "name": agent.name,
+        "description": agent.description,
+        "metadata": agent.metadata,
+        "created_at": _iso(agent.created_at),
+        "updated_at": _iso(agent.updated_at),
+    }
+    if memory_count is not None:
+        payload["memory_count"] = memory_count
+    return payload
+
+
+def memory_json(memory: Memory, *, agent: Agent) -> dict[str, Any]:
+    return {
+        "id": str(memory.uuid),
+        "agent_id": agent.slug,
+        "content": memory.content,
+        "type": memory.type,
+        "memory_type": memory.type,
+        "session_id": memory.session_id,
+        "metadata": memory.metadata,
+        "pinned": memory.pinned,
+        "created_at": _iso(memory.created_at),
+        "updated_at": _iso(memory.updated_at),
+        "expires_at": _iso(memory.expires_at),
+        "access_count": memory.access_count,
+        "last_accessed_at": _iso(memory.last_accessed_at),
+        "status": memory.status,
+        "embedding_model": memory.embedding_model or None,
+        "embedding_error": memory.embedding_error or None,
+    }
+
+
+def recalled_json(item: Recalled, *, agent: Agent) -> dict[str, Any]:
+    memory = item.memory
+    return {
+        "id": str(memory.uuid),
+        "content": memory.content,
+        "type": memory.type,
+        "memory_type": memory.type,
+        "session_id": memory.session_id,
+        "metadata": memory.metadata,
+        "created_at": _iso(memory.created_at),
+        "confidence": round(item.score.confidence, 6),
+        "similarity": round(item.score.similarity, 6),
+        "recency": round(item.score.recency, 6),
+        "frequency": round(item.score.frequency, 6),
+        "access_count": memory.access_count,
+        "pinned": memory.pinned,
+        "status": memory.status,
+        "agent_id": agent.slug,
+    }

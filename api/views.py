@@ -1,0 +1,312 @@
+"""The public REST API under /api/v1: views translate HTTP to service calls and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.fields import (
+    MemoryTypeField,
+    MetadataField,
+    PastDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    content_field,
+    session_field,
+)
+from api.payloads import agent_json, memory_json, recalled_json
+from billing.models import Account
+from memories import selectors, services
+from memories.models import Agent
+
+MAX_TOP_K = 50
+MAX_TTL_DAYS = 36_500
+MAX_TTL_SECONDS = MAX_TTL_DAYS * 86_400
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validated input with null values dropped: omitted and null both mean "not given"."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return {key: value for key, value in serializer.validated_data.items() if value is not None}
+
+
+def type_from(data: dict[str, Any]) -> str | None:
+    """`memory_type` is accepted everywhere as a synonym of `type`."""
+    return data.pop("type", None) or data.pop("memory_type", None)
+
+
+class AccountApi(APIView):
+    @property
+    def account(self) -> Account:
+        return self.request.auth.account  # type: ignore[union-attr]
+
+    def agent(self, agent_id: str) -> Agent:
+        return selectors.agent_get(account=self.account, agent_id=agent_id)
+
+
+class AgentListApi(AccountApi):
+    class InputSerializer(serializers.Serializer):
+        id = StrictCharField(required=False, allow_null=True, max_length=100)
+        name = StrictCharField(max_length=200)
+        description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=5000)
+        metadata = MetadataField(required=False, allow_null=True)
+
+    def get(self, request: Request) -> Response:
+        agents = (
+            Agent.objects.for_account(self.account)
+            .annotate(
+                memory_count=Count(
+                    "memories",
+                    filter=Q(memories__pinned=True)
+                    | Q(memories__expires_at__isnull=True)
+                    | Q(memories__expires_at__gt=timezone.now()),
+                )
+            )
+            .order_by("created_at")
+        )
+        return Response(
+            {"agents": [agent_json(agent, memory_count=agent.memory_count) for agent in agents]}
+        )
+
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        agent = services.agent_create(
+            account=self.account,
+            slug=data.get("id"),
+            name=data["name"],
+            description=data.get("description", ""),
+            metadata=data.get("metadata"),
+        )
+        return Response(agent_json(agent, memory_count=0), status=201)
+
+
+class AgentDetailApi(AccountApi):
+    class InputSerializer(serializers.Serializer):
+        name = StrictCharField(required=False, allow_null=True, max_length=200)
+        description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=5000)
+        metadata = MetadataField(required=False, allow_null=True)
+
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        count = selectors.memory_counts_by_agent(account=self.account).get(agent.pk, 0)
+        return Response(agent_json(agent, memory_count=count))
+
+    def patch(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        data = validated(self.InputSerializer, request.data)
+        agent = services.agent_update(agent=agent, **data)
+        return Response(agent_json(agent))
+
+    def delete(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        slug = agent.slug
+        deleted = services.agent_delete(agent=agent)
+        return Response({"id": slug, "deleted": True, "memories_deleted": deleted})
+
+
+class RememberApi(AccountApi):
+    class InputSerializer(serializers.Serializer):
+        content = content_field()
+        type = MemoryTypeField(required=False, allow_null=True)
+        memory_type = MemoryTypeField(required=False, allow_null=True)
+        session_id = session_field()
+        metadata = MetadataField(required=False, allow_null=True)
+        pinned = StrictBooleanField(required=False, allow_null=True)
+        ttl_days = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_TTL_DAYS)
+        ttl_seconds = StrictIntegerField(
+            required=False, allow_null=True, min_value=1, max_value=MAX_TTL_SECONDS
+        )
+        created_at = PastDateTimeField(required=False, allow_null=True)
+
+        def validate_content(self, value: str) -> str:
+            if not value.strip():
+                raise serializers.ValidationError("Must not be empty.")
+            return value
+
+    def post(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        data = validated(self.InputSerializer, request.data)
+        memory = services.remember(
+            agent=agent,
+            content=data["content"],
+            memory_type=type_from(data) or "episodic",
+            session_id=data.get("session_id"),
+            metadata=data.get("metadata"),
+            pinned=data.get("pinned", False),
+            ttl_days=data.get("ttl_days"),
+            ttl_seconds=data.get("ttl_seconds"),
+            created_at=data.get("created_at"),
+        )
+        return Response(memory_json(memory, agent=agent))
+
+
+class QuerySerializer(serializers.Serializer):
+    """Input shared by recall and inject-context."""
+
+    query = StrictCharField(required=False, allow_null=True, max_length=4000)
+    top_k = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_TOP_K)
+    session_id = session_field()
+    type = MemoryTypeField(required=False, allow_null=True)
+    memory_type = MemoryTypeField(required=False, allow_null=True)
+    threshold = StrictFloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        query = attrs.get("query") or attrs.get("message")
+        if query is None or not query.strip():
+            raise serializers.ValidationError({"query": ["This field is required and must not be empty."]})
+        attrs["query"] = query
+        return attrs
+
+
+class RecallApi(AccountApi):
+    InputSerializer = QuerySerializer
+
+    def post(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        data = validated(self.InputSerializer, request.data)
+        recalled = services.recall(
+            agent=agent,
+            query=data["query"],
+            top_k=data.get("top_k", 5),
+            session_id=data.get("session_id"),
+            memory_type=type_from(data),
+            threshold=data.get("threshold"),
+        )
+        return Response({"memories": [recalled_json(item, agent=agent) for item in recalled]})
+
+
+class InjectContextApi(AccountApi):
+    class InputSerializer(QuerySerializer):
+        message = StrictCharField(required=False, allow_null=True, max_length=4000)
+        max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+
+    def post(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        data = validated(self.InputSerializer, request.data)
+        injected = services.inject_context(
+            agent=agent,
+            query=data["query"],
+            top_k=data.get("top_k", 5),
+            session_id=data.get("session_id"),
+            memory_type=type_from(data),
+            max_tokens=data.get("max_tokens"),
+            threshold=data.get("threshold"),
+        )
+        return Response(
+            {
+                "context": injected.context,
+                "memories_used": len(injected.used),
+                "memories": [recalled_json(item, agent=agent) for item in injected.used],
+            }
+        )
+
+
+class MemoryListApi(AccountApi):
+    class FilterSerializer(serializers.Serializer):
+        limit = StrictIntegerField(required=False, min_value=1, max_value=200, default=50)
+        offset = StrictIntegerField(required=False, min_value=0, default=0)
+        session_id = StrictCharField(required=False, max_length=255)
+        type = MemoryTypeField(required=False)
+        memory_type = MemoryTypeField(required=False)
+        q = StrictCharField(required=False, max_length=1000)
+        sort = serializers.ChoiceField(
+            choices=list(selectors.MEMORY_SORTS), required=False, default="recent"
+        )
+
+    class DeleteSerializer(serializers.Serializer):
+        session_id = StrictCharField(required=False, max_length=255)
+
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        data = validated(self.FilterSerializer, request.query_params.dict())
+        memories, total = selectors.memory_list(
+            agent=agent,
+            session_id=data.get("session_id"),
+            memory_type=type_from(data),
+            text=data.get("q") or None,
+            sort=data["sort"],
+            limit=data["limit"],
+            offset=data["offset"],
+        )
+        return Response(
+            {
+                "memories": [memory_json(memory, agent=agent) for memory in memories],
+                "total": total,
+                "limit": data["limit"],
+                "offset": data["offset"],
+            }
+        )
+
+    def delete(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        data = validated(self.DeleteSerializer, request.query_params.dict())
+        deleted = services.memories_delete(agent=agent, session_id=data.get("session_id"))
+        return Response({"deleted": deleted})
+
+
+class MemoryDetailApi(AccountApi):
+    class InputSerializer(serializers.Serializer):
+        pinned = StrictBooleanField(required=False, allow_null=True)
+        type = MemoryTypeField(required=False, allow_null=True)
+        memory_type = MemoryTypeField(required=False, allow_null=True)
+        metadata = MetadataField(required=False, allow_null=True)
+        ttl_days = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_TTL_DAYS)
+        ttl_seconds = StrictIntegerField(
+            required=False, allow_null=True, min_value=0, max_value=MAX_TTL_SECONDS
+        )
+
+    def get(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        agent = self.agent(agent_id)
+        memory = selectors.memory_get(agent=agent, memory_id=memory_id)
+        return Response(memory_json(memory, agent=agent))
+
+    def patch(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        agent = self.agent(agent_id)
+        memory = selectors.memory_get(agent=agent, memory_id=memory_id)
+        data = validated(self.InputSerializer, request.data)
+        # A TTL of 0 removes the expiry; a positive one restarts it from now.
+        clear_ttl = data.get("ttl_days") == 0 or data.get("ttl_seconds") == 0
+        memory = services.memory_update(
+            memory=memory,
+            pinned=data.get("pinned"),
+            memory_type=type_from(data),
+            metadata=data.get("metadata"),
+            ttl_days=data.get("ttl_days") or None,
+            ttl_seconds=data.get("ttl_seconds") or None,
+            clear_ttl=clear_ttl,
+        )
+        return Response(memory_json(memory, agent=agent))
+
+    def delete(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        agent = self.agent(agent_id)
+        memory = selectors.memory_get(agent=agent, memory_id=memory_id)
+        memory_uuid = str(memory.uuid)
+        services.forget(memory=memory)
+        return Response({"id": memory_uuid, "deleted": True})
+
+
+class SessionListApi(AccountApi):
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        sessions = selectors.session_list(agent=agent)
+        return Response(
+            {
+                "sessions": [
+                    {
+                        "session_id": row["session_id"],
+                        "count": row["count"],
+                        "last_at": row["last_at"].isoformat().replace("+00:00", "Z"),
+                    }
+                    for row in sessions
+                ]
+            }
+        )

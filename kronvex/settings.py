@@ -1,0 +1,249 @@
+"""Kronvex settings: one module, every value from the environment.
+
+With no environment at all this is the embedded default: PostgreSQL + pgvector in
+KRONVEX_DATA_DIR, Celery tasks run in-process, the bundled local embedding model.
+`.env.example` lists every variable read here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from kronvex.embedded_postgres import django_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+KRONVEX_DATA_DIR = Path(env_str("KRONVEX_DATA_DIR") or BASE_DIR / ".data").resolve()
+
+
+def _secret_key() -> str:
+    configured = env_str("SECRET_KEY")
+    if configured:
+        return configured
+    # The embedded default keeps a generated key in the data folder so sessions
+    # survive restarts; production sets SECRET_KEY.
+    path = KRONVEX_DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        KRONVEX_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+    except OSError as exc:
+        raise ImproperlyConfigured(f"cannot read {path}: {exc}; set SECRET_KEY") from exc
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.postgres",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "billing",
+    "memories",
+    "api",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "kronvex.urls"
+WSGI_APPLICATION = "kronvex.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: DATABASE_URL for an external PostgreSQL (it must have pgvector),
+# otherwise the embedded server in KRONVEX_DATA_DIR.
+DATABASE_URL = env_str("DATABASE_URL")
+_conn_max_age = env_int("CONN_MAX_AGE", 60, minimum=0)
+if DATABASE_URL:
+    _database = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age))
+    if _database.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_URL must point at PostgreSQL with pgvector (postgres://...); "
+            f"got engine {_database.get('ENGINE')!r}"
+        )
+else:
+    _database = django_database(KRONVEX_DATA_DIR)
+    _database["CONN_MAX_AGE"] = _conn_max_age
+_database["CONN_HEALTH_CHECKS"] = True
+_database.setdefault("TEST", {})
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or KRONVEX_DATA_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.authentication.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+
+# Celery: without a broker, tasks run in-process before the response returns.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-memories": {
+        "task": "memories.tasks.purge_expired_memories",
+        "schedule": env_int("KRONVEX_PURGE_INTERVAL_SECONDS", 600, minimum=10),
+    },
+}
+
+# Embeddings (memories/embedding.py).
+KRONVEX_EMBEDDER = env_str("KRONVEX_EMBEDDER", "local")
+KRONVEX_MODEL_DIR = Path(env_str("KRONVEX_MODEL_DIR") or KRONVEX_DATA_DIR / "models")
+KRONVEX_ONNX_THREADS = env_int("KRONVEX_ONNX_THREADS", 1, minimum=1)
+KRONVEX_EMBEDDING_BATCH_SIZE = env_int("KRONVEX_EMBEDDING_BATCH_SIZE", 64, minimum=1)
+KRONVEX_EMBEDDING_MODEL = env_str("KRONVEX_EMBEDDING_MODEL", "text-embedding-3-small")
+KRONVEX_EMBEDDING_DIMENSIONS = env_int("KRONVEX_EMBEDDING_DIMENSIONS", 1536, minimum=1)
+KRONVEX_EMBEDDING_BASE_URL = env_str("KRONVEX_EMBEDDING_BASE_URL") or None
+KRONVEX_EMBEDDING_TIMEOUT = env_float("KRONVEX_EMBEDDING_TIMEOUT", 30.0)
+KRONVEX_EMBEDDING_MAX_RETRIES = env_int("KRONVEX_EMBEDDING_MAX_RETRIES", 2, minimum=0)
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+
+# Ranking (memories/ranking.py): confidence = weights . (similarity, recency, frequency).
+KRONVEX_WEIGHT_SIMILARITY = env_float("KRONVEX_WEIGHT_SIMILARITY", 0.6)
+KRONVEX_WEIGHT_RECENCY = env_float("KRONVEX_WEIGHT_RECENCY", 0.2)
+KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.2)
+KRONVEX_RECENCY_MIDPOINT_DAYS = env_float("KRONVEX_RECENCY_MIDPOINT_DAYS", 30.0)
+KRONVEX_RECENCY_SCALE_DAYS = env_float("KRONVEX_RECENCY_SCALE_DAYS", 10.0)
+KRONVEX_FREQUENCY_SATURATION = env_int("KRONVEX_FREQUENCY_SATURATION", 50, minimum=1)
+
+# Limits of the public API.
+KRONVEX_MAX_CONTENT_CHARS = env_int("KRONVEX_MAX_CONTENT_CHARS", 8000, minimum=1)
+KRONVEX_MAX_QUERY_CHARS = env_int("KRONVEX_MAX_QUERY_CHARS", 4000, minimum=1)
+KRONVEX_MAX_METADATA_BYTES = env_int("KRONVEX_MAX_METADATA_BYTES", 16384, minimum=2)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("KRONVEX_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+
+# The embedded launcher (`python manage.py serve`).
+PORT = env_int("PORT", 8000, minimum=1)
+KRONVEX_HOST = env_str("KRONVEX_HOST", "127.0.0.1")
+KRONVEX_WEB_WORKERS = env_int("KRONVEX_WEB_WORKERS", 2, minimum=1)
+KRONVEX_WEB_THREADS = env_int("KRONVEX_WEB_THREADS", 4, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,26 @@
+"""Domain errors of the memory service; api/errors.py maps each to the one JSON error shape."""
+
+
+class MemoryServiceError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class AgentNotFound(MemoryServiceError):
+    code = "agent_not_found"
+
+
+class MemoryNotFound(MemoryServiceError):
+    code = "memory_not_found"
+
+
+class AgentAlreadyExists(MemoryServiceError):
+    code = "agent_exists"
+
+
+class InvalidInput(MemoryServiceError):
+    code = "invalid_request"

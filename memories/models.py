@@ -1,0 +1,122 @@
+import uuid
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from pgvector.django import VectorField
+
+from billing.models import Account
+
+# The text-search configuration used for the lexical index and lexical queries.
+SEARCH_CONFIG = "english"
+
+
+class AgentQuerySet(models.QuerySet["Agent"]):
+    def for_account(self, account: Account) -> "AgentQuerySet":
+        return self.filter(account=account)
+
+
+class Agent(models.Model):
+    """One AI agent's memory space, addressed by a slug unique per account or by its UUID."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="agents")
+    slug = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "slug"], name="agent_unique_slug"),
+        ]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class MemoryType(models.TextChoices):
+    EPISODIC = "episodic"
+    SEMANTIC = "semantic"
+    PROCEDURAL = "procedural"
+
+
+class EmbeddingStatus(models.TextChoices):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class MemoryQuerySet(models.QuerySet["Memory"]):
+    def for_account(self, account: Account) -> "MemoryQuerySet":
+        return self.filter(account=account)
+
+    def live(self, now: "timezone.datetime | None" = None) -> "MemoryQuerySet":
+        """Memories not past their expiry; pinned memories never expire."""
+        now = now or timezone.now()
+        return self.filter(Q(pinned=True) | Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+    def expired(self, now: "timezone.datetime | None" = None) -> "MemoryQuerySet":
+        now = now or timezone.now()
+        return self.filter(pinned=False, expires_at__lte=now)
+
+
+class Memory(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Denormalised from the agent so tenant filters and quotas need no join.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memories")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="memories")
+    content = models.TextField()
+    type = models.CharField(max_length=16, choices=MemoryType.choices, default=MemoryType.EPISODIC)
+    session_id = models.CharField(max_length=255, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    pinned = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    access_count = models.PositiveIntegerField(default=0)
+    last_accessed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # The dimension is not fixed in the column: it follows the configured embedder,
+    # and `embedding_model` says which model produced each vector.
+    embedding = VectorField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING
+    )
+    embedding_error = models.TextField(blank=True, default="")
+    search_vector = models.GeneratedField(
+        expression=SearchVector("content", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = MemoryQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["agent", "-created_at"], name="memory_agent_created"),
+            models.Index(fields=["agent", "session_id", "-created_at"], name="memory_agent_session"),
+            models.Index(fields=["account"], name="memory_account"),
+            GinIndex(fields=["search_vector"], name="memory_search_vector"),
+            models.Index(
+                fields=["created_at"],
+                name="memory_pending",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="memory_expiring",
+                condition=Q(expires_at__isnull=False, pinned=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.content[:60]

@@ -1,0 +1,145 @@
+"""Confidence scoring: pure functions over plain dataclasses, `now` passed in.
+
+    confidence = w_s * similarity + w_r * recency + w_f * frequency   (weights sum to 1)
+
+- similarity: cosine similarity of query and memory, clipped to [0, 1].
+- recency: for episodic memories a falling sigmoid of age, 0.5 at the midpoint
+  (30 days by default) and steeper or flatter with `scale_days`; semantic and
+  procedural memories, and pinned ones, do not decay (recency 1).
+- frequency: ln(1 + access_count) / ln(1 + saturation), capped at 1: it saturates
+  at `saturation` accesses (50 by default).
+
+Ordering happens in two tiers so that an irrelevant memory never outranks a
+relevant one however recent or popular it is: candidates whose similarity is at
+least `relevance_ratio` of the best candidate's come first, by confidence; the
+rest only fill the remaining places, also by confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+NON_DECAYING_TYPES = frozenset({"semantic", "procedural"})
+_SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class RankingWeights:
+    similarity: float = 0.6
+    recency: float = 0.2
+    frequency: float = 0.2
+    recency_midpoint_days: float = 30.0
+    recency_scale_days: float = 10.0
+    frequency_saturation: int = 50
+    relevance_ratio: float = 0.6
+
+    def __post_init__(self) -> None:
+        parts = (self.similarity, self.recency, self.frequency)
+        if any(part < 0 for part in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
+            raise ValueError(f"ranking weights must be >= 0 and sum to 1, got {parts}")
+        if self.recency_scale_days <= 0 or self.frequency_saturation < 1:
+            raise ValueError("recency_scale_days must be > 0 and frequency_saturation >= 1")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What scoring needs to know about one memory."""
+
+    similarity: float
+    type: str
+    created_at: datetime
+    access_count: int
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class Score:
+    confidence: float
+    similarity: float
+    recency: float
+    frequency: float
+
+
+def similarity_score(cosine: float) -> float:
+    if math.isnan(cosine):
+        return 0.0
+    return min(1.0, max(0.0, cosine))
+
+
+def recency_score(
+    *, memory_type: str, created_at: datetime, now: datetime, pinned: bool, weights: RankingWeights
+) -> float:
+    if pinned or memory_type in NON_DECAYING_TYPES:
+        return 1.0
+    age_days = max(0.0, (now - created_at).total_seconds() / _SECONDS_PER_DAY)
+    exponent = (age_days - weights.recency_midpoint_days) / weights.recency_scale_days
+    # Written to stay finite for any age: exp() of a large exponent overflows.
+    if exponent > 0:
+        decay = math.exp(-exponent)
+        return decay / (1.0 + decay)
+    return 1.0 / (1.0 + math.exp(exponent))
+
+
+def frequency_score(access_count: int, weights: RankingWeights) -> float:
+    if access_count <= 0:
+        return 0.0
+    return min(1.0, math.log1p(access_count) / math.log1p(weights.frequency_saturation))
+
+
+def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Score:
+    similarity = similarity_score(candidate.similarity)
+    recency = recency_score(
+        memory_type=candidate.type,
+        created_at=candidate.created_at,
+        now=now,
+        pinned=candidate.pinned,
+        weights=weights,
+    )
+    frequency = frequency_score(candidate.access_count, weights)
+    confidence = (
+        weights.similarity * similarity
+        + weights.recency * recency
+        + weights.frequency * frequency
+    )
+    return Score(
+        confidence=min(1.0, max(0.0, confidence)),
+        similarity=similarity,
+        recency=recency,
+        frequency=frequency,
+    )
+
+
+C = TypeVar("C", bound=Candidate)
+
+
+@dataclass(frozen=True)
+class Ranked(Generic[C]):
+    candidate: C
+    score: Score
+
+
+def rank(
+    candidates: list[C], *, now: datetime, weights: RankingWeights, limit: int
+) -> list[Ranked[C]]:
+    """The best `limit` candidates: relevant ones by confidence, then the rest by confidence.
+
+    Ties on confidence go to the more similar memory, then to the newer one.
+    """
+    if not candidates or limit <= 0:
+        return []
+    scored = [Ranked(c, score(c, now=now, weights=weights)) for c in candidates]
+    best = max(item.score.similarity for item in scored)
+    floor = best * weights.relevance_ratio
+
+    def order(item: Ranked[C]) -> tuple[bool, float, float, float]:
+        return (
+            item.score.similarity < floor,
+            -item.score.confidence,
+            -item.score.similarity,
+            -item.candidate.created_at.timestamp(),
+        )
+
+    return sorted(scored, key=order)[:limit]

@@ -1,0 +1,206 @@
+"""Reads that are more than a one-line queryset."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Count, Max, QuerySet
+from pgvector.django import CosineDistance
+
+from billing.models import Account
+from memories.exceptions import AgentNotFound, MemoryNotFound
+from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, Memory
+from memories.ranking import Candidate
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def agent_get(*, account: Account, agent_id: str) -> Agent:
+    """The account's agent by slug or UUID; AgentNotFound for anything else, others' included."""
+    agents = Agent.objects.for_account(account)
+    as_uuid = _as_uuid(agent_id)
+    # Slugs can never be UUID-shaped, so a UUID-shaped id is looked up as a UUID only.
+    agent = agents.filter(uuid=as_uuid).first() if as_uuid else agents.filter(slug=agent_id).first()
+    if agent is None:
+        raise AgentNotFound(f"No agent {agent_id!r} in this account.")
+    return agent
+
+
+def memory_get(*, agent: Agent, memory_id: str) -> Memory:
+    as_uuid = _as_uuid(memory_id)
+    memory = Memory.objects.live().filter(agent=agent, uuid=as_uuid).first() if as_uuid else None
+    if memory is None:
+        raise MemoryNotFound(f"No memory {memory_id!r} in agent {agent.slug!r}.")
+    return memory
+
+
+MEMORY_SORTS = {
+    "recent": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "most_used": ("-access_count", "-created_at", "-id"),
+}
+
+
+def memory_list(
+    *,
+    agent: Agent,
+    session_id: str | None = None,
+    memory_type: str | None = None,
+    text: str | None = None,
+    sort: str = "recent",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Memory], int]:
+    """One page of an agent's live memories and how many match in all."""
+    memories: QuerySet[Memory] = Memory.objects.live().filter(agent=agent)
+    if session_id is not None:
+        memories = memories.filter(session_id=session_id)
+    if memory_type is not None:
+        memories = memories.filter(type=memory_type)
+    if text:
+        memories = memories.filter(content__icontains=text)
+    total = memories.count()
+    page = list(memories.defer("embedding").order_by(*MEMORY_SORTS[sort])[offset : offset + limit])
+    return page, total
+
+
+def session_list(*, agent: Agent) -> list[dict[str, Any]]:
+    return list(
+        Memory.objects.live()
+        .filter(agent=agent, session_id__isnull=False)
+        .values("session_id")
+        .annotate(count=Count("id"), last_at=Max("created_at"))
+        .order_by("-last_at")
+    )
+
+
+@dataclass(frozen=True)
+class RecallCandidate(Candidate):
+    memory: Memory | None = None
+    embedding: list[float] | None = None
+
+
+_CANDIDATE_FIELDS = (
+    "id", "uuid", "agent_id", "content", "type", "session_id", "metadata", "pinned",
+    "expires_at", "access_count", "last_accessed_at", "created_at", "updated_at",
+    "status", "embedding_model", "embedding",
+)
+
+
+def recall_candidates(
+    *,
+    agent: Agent,
+    query: str,
+    query_vector: np.ndarray,
+    model_name: str,
+    limit: int,
+    session_id: str | None = None,
+    memory_type: str | None = None,
+) -> list[RecallCandidate]:
+    """The agent's memories most relevant to the query: exact vector search, plus lexical
+    matches among memories whose vector has not landed yet.
+
+    The vector search is exact (a filtered scan ordered by cosine distance): with
+    pgvector < 0.8 an HNSW index under an agent filter returns fewer rows than asked.
+    """
+    base = Memory.objects.live().filter(agent=agent)
+    if session_id is not None:
+        base = base.filter(session_id=session_id)
+    if memory_type is not None:
+        base = base.filter(type=memory_type)
+
+    embedded = (
+        base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
+        .only(*_CANDIDATE_FIELDS)
+        .annotate(distance=CosineDistance("embedding", query_vector))
+        .order_by("distance")[:limit]
+    )
+    candidates = [
+        RecallCandidate(
+            similarity=1.0 - float(memory.distance),
+            type=memory.type,
+            created_at=memory.created_at,
+            access_count=memory.access_count,
+            pinned=memory.pinned,
+            memory=memory,
+            embedding=memory.embedding,
+        )
+        for memory in embedded
+    ]
+    candidates.extend(_lexical_pending(base, query=query, limit=limit))
+    return candidates
+
+
+def _lexical_pending(base: QuerySet[Memory], *, query: str, limit: int) -> list[RecallCandidate]:
+    """Memories still waiting for their vector that share words with the query.
+
+    Their similarity stands in as the share of the query's words they contain, so
+    a memory is findable the moment remember returns, before its vector lands.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(array_agg(lexeme), '{}') FROM unnest(to_tsvector(%s, %s))",
+            [SEARCH_CONFIG, query],
+        )
+        lexemes: list[str] = cursor.fetchone()[0]
+    if not lexemes:
+        return []
+    pending = list(
+        base.filter(status__in=[EmbeddingStatus.PENDING, EmbeddingStatus.FAILED])
+        # The lexemes are already stemmed: match them as they are, any of them.
+        .filter(
+            search_vector=SearchQuery(
+                " | ".join(_quote_lexeme(lexeme) for lexeme in lexemes),
+                config="simple",
+                search_type="raw",
+            )
+        )
+        .defer("embedding")
+        .order_by("-created_at")[: limit * 4]
+    )
+    if not pending:
+        return []
+    matched = _matched_lexemes(pending, lexemes)
+    candidates = [
+        RecallCandidate(
+            similarity=len(matched[memory.pk]) / len(lexemes),
+            type=memory.type,
+            created_at=memory.created_at,
+            access_count=memory.access_count,
+            pinned=memory.pinned,
+            memory=memory,
+        )
+        for memory in pending
+    ]
+    candidates.sort(key=lambda candidate: -candidate.similarity)
+    return candidates[:limit]
+
+
+def _quote_lexeme(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _matched_lexemes(memories: list[Memory], lexemes: list[str]) -> dict[int, set[str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.id, array_agg(l) FROM memories_memory m, unnest(%s::text[]) l "
+            "WHERE m.id = ANY(%s) AND l = ANY(tsvector_to_array(m.search_vector)) GROUP BY m.id",
+            [lexemes, [memory.pk for memory in memories]],
+        )
+        found = {row[0]: set(row[1]) for row in cursor.fetchall()}
+    return {memory.pk: found.get(memory.pk, set()) for memory in memories}
+
+
+def memory_counts_by_agent(*, account: Account) -> dict[int, int]:
+    rows = Memory.objects.live().filter(account=account).values("agent_id").annotate(n=Count("id"))
+    return {row["agent_id"]: row["n"] for row in rows}

@@ -1,0 +1,373 @@
+"""Every action that changes agents or memories: remember, recall, inject_context, forget."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from billing.models import Account
+from memories import context, ranking, selectors
+from memories.embedding import EmbeddingError, get_embedder
+from memories.exceptions import AgentAlreadyExists, InvalidInput
+from memories.models import Agent, EmbeddingStatus, Memory
+
+logger = logging.getLogger(__name__)
+
+AGENT_SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Recall looks at this many times top_k by relevance before ranking by confidence.
+CANDIDATES_PER_RESULT = 4
+MIN_CANDIDATES = 20
+
+
+def ranking_weights() -> ranking.RankingWeights:
+    return ranking.RankingWeights(
+        similarity=settings.KRONVEX_WEIGHT_SIMILARITY,
+        recency=settings.KRONVEX_WEIGHT_RECENCY,
+        frequency=settings.KRONVEX_WEIGHT_FREQUENCY,
+        recency_midpoint_days=settings.KRONVEX_RECENCY_MIDPOINT_DAYS,
+        recency_scale_days=settings.KRONVEX_RECENCY_SCALE_DAYS,
+        frequency_saturation=settings.KRONVEX_FREQUENCY_SATURATION,
+    )
+
+
+# -- agents ----------------------------------------------------------------------
+
+
+def validate_agent_slug(slug: str) -> str:
+    if not AGENT_SLUG_PATTERN.match(slug):
+        raise InvalidInput(
+            "Agent ids are 1-100 characters: letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit.",
+            field="id",
+        )
+    if selectors._as_uuid(slug) is not None:
+        raise InvalidInput("An agent id cannot have the form of a UUID.", field="id")
+    return slug
+
+
+def _free_slug(account: Account, name: str) -> str:
+    base = slugify(name)[:90].strip("-_.") or "agent"
+    if selectors._as_uuid(base) is not None or not AGENT_SLUG_PATTERN.match(base):
+        base = "agent"
+    taken = set(
+        Agent.objects.for_account(account)
+        .filter(slug__startswith=base)
+        .values_list("slug", flat=True)
+    )
+    if base not in taken:
+        return base
+    suffix = 2
+    while f"{base}-{suffix}" in taken:
+        suffix += 1
+    return f"{base}-{suffix}"
+
+
+def agent_create(
+    *,
+    account: Account,
+    name: str,
+    slug: str | None = None,
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Agent:
+    """Create an agent; its slug is given, or derived from the name."""
+    slug = validate_agent_slug(slug) if slug else _free_slug(account, name)
+    try:
+        with transaction.atomic():
+            return Agent.objects.create(
+                account=account,
+                slug=slug,
+                name=name,
+                description=description,
+                metadata=metadata or {},
+            )
+    except IntegrityError:
+        raise AgentAlreadyExists(
+            f"An agent with id {slug!r} already exists in this account.", field="id"
+        ) from None
+
+
+def agent_update(
+    *,
+    agent: Agent,
+    name: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Agent:
+    changed = []
+    for field, value in (("name", name), ("description", description), ("metadata", metadata)):
+        if value is not None:
+            setattr(agent, field, value)
+            changed.append(field)
+    if changed:
+        agent.save(update_fields=[*changed, "updated_at"])
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent) -> int:
+    """Delete the agent and all its memories; returns how many memories went with it."""
+    deleted, _ = Memory.objects.filter(agent=agent).delete()
+    agent.delete()
+    return deleted
+
+
+# -- remember --------------------------------------------------------------------
+
+
+def expiry(
+    *, now: datetime, ttl_days: int | None, ttl_seconds: int | None
+) -> datetime | None:
+    if ttl_days is not None and ttl_seconds is not None:
+        raise InvalidInput("Give ttl_days or ttl_seconds, not both.", field="ttl_seconds")
+    if ttl_days is not None:
+        return now + timedelta(days=ttl_days)
+    if ttl_seconds is not None:
+        return now + timedelta(seconds=ttl_seconds)
+    return None
+
+
+def _enqueue_embedding(memory_ids: list[int]) -> None:
+    from memories.tasks import embed_memories
+
+    embed_memories.delay(memory_ids)
+
+
+def remember(
+    *,
+    agent: Agent,
+    content: str,
+    memory_type: str = "episodic",
+    session_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    pinned: bool = False,
+    ttl_days: int | None = None,
+    ttl_seconds: int | None = None,
+    created_at: datetime | None = None,
+) -> Memory:
+    """Store a memory durably, then have it embedded (in-process, or by a worker)."""
+    now = timezone.now()
+    with transaction.atomic():
+        memory = Memory.objects.create(
+            account_id=agent.account_id,
+            agent=agent,
+            content=content,
+            type=memory_type,
+            session_id=session_id,
+            metadata=metadata or {},
+            pinned=pinned,
+            expires_at=expiry(now=now, ttl_days=ttl_days, ttl_seconds=ttl_seconds),
+            created_at=created_at or now,
+            status=EmbeddingStatus.PENDING,
+        )
+        # robust: a broker that cannot take the task must not undo an accepted memory.
+        transaction.on_commit(partial(_enqueue_embedding, [memory.pk]), robust=True)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        memory.refresh_from_db(fields=["status", "embedding_model", "embedding_error"])
+    return memory
+
+
+def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
+    """Embed the given pending memories, plus older waiting ones up to `fill_to` in all.
+
+    Rows are claimed with SKIP LOCKED so concurrent workers split a backlog
+    instead of embedding the same rows twice. Returns how many were embedded.
+    """
+    embedder = get_embedder()
+    with transaction.atomic():
+        claimed = list(
+            Memory.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=memory_ids, status=EmbeddingStatus.PENDING)
+            .only("id", "content")
+        )
+        if len(claimed) < fill_to:
+            claimed += list(
+                Memory.objects.select_for_update(skip_locked=True)
+                .filter(status=EmbeddingStatus.PENDING)
+                .exclude(pk__in=memory_ids)
+                .order_by("created_at")
+                .only("id", "content")[: fill_to - len(claimed)]
+            )
+        if not claimed:
+            return 0
+        vectors = embedder.embed([memory.content for memory in claimed])
+        for memory, vector in zip(claimed, vectors, strict=True):
+            memory.embedding = vector
+            memory.embedding_model = embedder.model_name
+            memory.status = EmbeddingStatus.READY
+            memory.embedding_error = ""
+        Memory.objects.bulk_update(
+            claimed, ["embedding", "embedding_model", "status", "embedding_error"]
+        )
+    return len(claimed)
+
+
+def memories_mark_failed(*, memory_ids: list[int], reason: str) -> int:
+    return Memory.objects.filter(pk__in=memory_ids, status=EmbeddingStatus.PENDING).update(
+        status=EmbeddingStatus.FAILED, embedding_error=reason[:2000]
+    )
+
+
+# -- recall and inject-context -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recalled:
+    memory: Memory
+    score: ranking.Score
+    embedding: list[float] | None
+
+
+def recall(
+    *,
+    agent: Agent,
+    query: str,
+    top_k: int = 5,
+    session_id: str | None = None,
+    memory_type: str | None = None,
+    threshold: float | None = None,
+) -> list[Recalled]:
+    """The agent's `top_k` memories for the query, best first; each one's access is counted."""
+    now = timezone.now()
+    embedder = get_embedder()
+    try:
+        query_vector = embedder.embed([query])[0]
+    except EmbeddingError:
+        logger.exception("embedding the recall query failed")
+        raise
+    candidates = selectors.recall_candidates(
+        agent=agent,
+        query=query,
+        query_vector=query_vector,
+        model_name=embedder.model_name,
+        limit=max(MIN_CANDIDATES, top_k * CANDIDATES_PER_RESULT),
+        session_id=session_id,
+        memory_type=memory_type,
+    )
+    if threshold is not None:
+        candidates = [c for c in candidates if ranking.similarity_score(c.similarity) >= threshold]
+    ranked = ranking.rank(candidates, now=now, weights=ranking_weights(), limit=top_k)
+    recalled = [
+        Recalled(memory=item.candidate.memory, score=item.score, embedding=item.candidate.embedding)
+        for item in ranked
+        if item.candidate.memory is not None
+    ]
+    _count_access([item.memory for item in recalled], now=now)
+    return recalled
+
+
+def _count_access(memories: list[Memory], *, now: datetime) -> None:
+    if not memories:
+        return
+    Memory.objects.filter(pk__in=[memory.pk for memory in memories]).update(
+        access_count=F("access_count") + 1, last_accessed_at=now
+    )
+    for memory in memories:
+        memory.access_count += 1
+        memory.last_accessed_at = now
+
+
+@dataclass(frozen=True)
+class InjectedContext:
+    context: str
+    used: list[Recalled]
+
+
+def inject_context(
+    *,
+    agent: Agent,
+    query: str,
+    top_k: int = 5,
+    session_id: str | None = None,
+    memory_type: str | None = None,
+    max_tokens: int | None = None,
+    threshold: float | None = None,
+) -> InjectedContext:
+    """Prompt-ready lines for the query's best memories, near-duplicates collapsed."""
+    recalled = recall(
+        agent=agent,
+        query=query,
+        top_k=top_k,
+        session_id=session_id,
+        memory_type=memory_type,
+        threshold=threshold,
+    )
+    items = [
+        context.ContextItem(
+            type=item.memory.type,
+            created_at=item.memory.created_at,
+            content=item.memory.content,
+            embedding=item.embedding,
+        )
+        for item in recalled
+    ]
+    chosen = context.build_context(items, max_tokens=max_tokens)
+    return InjectedContext(
+        context=context.render([items[index] for index in chosen]),
+        used=[recalled[index] for index in chosen],
+    )
+
+
+# -- editing and forgetting -----------------------------------------------------------
+
+
+def memory_update(
+    *,
+    memory: Memory,
+    pinned: bool | None = None,
+    memory_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    ttl_days: int | None = None,
+    ttl_seconds: int | None = None,
+    clear_ttl: bool = False,
+) -> Memory:
+    changed: list[str] = []
+    if pinned is not None:
+        memory.pinned = pinned
+        changed.append("pinned")
+    if memory_type is not None:
+        memory.type = memory_type
+        changed.append("type")
+    if metadata is not None:
+        memory.metadata = metadata
+        changed.append("metadata")
+    if clear_ttl:
+        memory.expires_at = None
+        changed.append("expires_at")
+    elif ttl_days is not None or ttl_seconds is not None:
+        memory.expires_at = expiry(now=timezone.now(), ttl_days=ttl_days, ttl_seconds=ttl_seconds)
+        changed.append("expires_at")
+    if changed:
+        memory.save(update_fields=[*changed, "updated_at"])
+    return memory
+
+
+def forget(*, memory: Memory) -> None:
+    """Delete one memory for good."""
+    memory.delete()
+
+
+def memories_delete(*, agent: Agent, session_id: str | None = None) -> int:
+    """Delete an agent's memories, or only one session's; returns how many."""
+    memories = Memory.objects.filter(agent=agent)
+    if session_id is not None:
+        memories = memories.filter(session_id=session_id)
+    deleted, _ = memories.delete()
+    return deleted
+
+
+def memories_purge_expired() -> int:
+    deleted, _ = Memory.objects.expired().delete()
+    if deleted:
+        logger.info("purged %d expired memories", deleted)
+    return deleted

@@ -25,8 +25,17 @@ def main() -> None:
 
 def _needs_database(argv: list[str]) -> bool:
     command = argv[1] if len(argv) > 1 else "help"
-    return command not in {"help", "--help", "-h", "version", "--version", "collectstatic",
-                           "makemessages", "compilemessages", "startapp"}
+    return command not in {
+        "help",
+        "--help",
+        "-h",
+        "version",
+        "--version",
+        "collectstatic",
+        "makemessages",
+        "compilemessages",
+        "startapp",
+    }
 
 
 if __name__ == "__main__":

@@ -72,10 +72,14 @@ def _validation_response(exc: exceptions.ValidationError) -> Response:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, MemoryServiceError):
-        extra = {"errors": {exc.field: [exc.message]}} if exc.field and isinstance(
-            exc, InvalidInput | AgentAlreadyExists
-        ) else {}
-        return Response(error_body(exc.code, exc.message, **extra), status=_DOMAIN_STATUS[type(exc)])
+        extra = (
+            {"errors": {exc.field: [exc.message]}}
+            if exc.field and isinstance(exc, InvalidInput | AgentAlreadyExists)
+            else {}
+        )
+        return Response(
+            error_body(exc.code, exc.message, **extra), status=_DOMAIN_STATUS[type(exc)]
+        )
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc)
     if isinstance(exc, exceptions.ParseError):
@@ -136,7 +140,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DatabaseError):
         logger.exception("database error")
         return Response(
-            error_body("database_error", "The request could not be completed; nothing was changed."),
+            error_body(
+                "database_error", "The request could not be completed; nothing was changed."
+            ),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     return None

@@ -104,3 +104,9 @@ def content_field() -> StrictCharField:
 
 def session_field() -> StrictCharField:
     return StrictCharField(required=False, allow_null=True, max_length=255, allow_blank=False)
+
+
+def query_field() -> StrictCharField:
+    return StrictCharField(
+        required=False, allow_null=True, max_length=settings.KRONVEX_MAX_QUERY_CHARS
+    )

@@ -9,7 +9,9 @@ urlpatterns = [
     re_path(rf"^{AGENT}/?$", views.AgentDetailApi.as_view(), name="agent-detail"),
     re_path(rf"^{AGENT}/remember/?$", views.RememberApi.as_view(), name="remember"),
     re_path(rf"^{AGENT}/recall/?$", views.RecallApi.as_view(), name="recall"),
-    re_path(rf"^{AGENT}/inject-context/?$", views.InjectContextApi.as_view(), name="inject-context"),
+    re_path(
+        rf"^{AGENT}/inject-context/?$", views.InjectContextApi.as_view(), name="inject-context"
+    ),
     re_path(rf"^{AGENT}/memories/?$", views.MemoryListApi.as_view(), name="memory-list"),
     re_path(
         rf"^{AGENT}/memories/(?P<memory_id>[^/]+)/?$",

@@ -20,6 +20,7 @@ from api.fields import (
     StrictFloatField,
     StrictIntegerField,
     content_field,
+    query_field,
     session_field,
 )
 from api.payloads import agent_json, memory_json, recalled_json
@@ -57,7 +58,9 @@ class AgentListApi(AccountApi):
     class InputSerializer(serializers.Serializer):
         id = StrictCharField(required=False, allow_null=True, max_length=100)
         name = StrictCharField(max_length=200)
-        description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=5000)
+        description = StrictCharField(
+            required=False, allow_null=True, allow_blank=True, max_length=5000
+        )
         metadata = MetadataField(required=False, allow_null=True)
 
     def get(self, request: Request) -> Response:
@@ -92,7 +95,9 @@ class AgentListApi(AccountApi):
 class AgentDetailApi(AccountApi):
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(required=False, allow_null=True, max_length=200)
-        description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=5000)
+        description = StrictCharField(
+            required=False, allow_null=True, allow_blank=True, max_length=5000
+        )
         metadata = MetadataField(required=False, allow_null=True)
 
     def get(self, request: Request, agent_id: str) -> Response:
@@ -121,7 +126,9 @@ class RememberApi(AccountApi):
         session_id = session_field()
         metadata = MetadataField(required=False, allow_null=True)
         pinned = StrictBooleanField(required=False, allow_null=True)
-        ttl_days = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_TTL_DAYS)
+        ttl_days = StrictIntegerField(
+            required=False, allow_null=True, min_value=1, max_value=MAX_TTL_DAYS
+        )
         ttl_seconds = StrictIntegerField(
             required=False, allow_null=True, min_value=1, max_value=MAX_TTL_SECONDS
         )
@@ -152,7 +159,7 @@ class RememberApi(AccountApi):
 class QuerySerializer(serializers.Serializer):
     """Input shared by recall and inject-context."""
 
-    query = StrictCharField(required=False, allow_null=True, max_length=4000)
+    query = query_field()
     top_k = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_TOP_K)
     session_id = session_field()
     type = MemoryTypeField(required=False, allow_null=True)
@@ -162,7 +169,9 @@ class QuerySerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         query = attrs.get("query") or attrs.get("message")
         if query is None or not query.strip():
-            raise serializers.ValidationError({"query": ["This field is required and must not be empty."]})
+            raise serializers.ValidationError(
+                {"query": ["This field is required and must not be empty."]}
+            )
         attrs["query"] = query
         return attrs
 
@@ -186,8 +195,10 @@ class RecallApi(AccountApi):
 
 class InjectContextApi(AccountApi):
     class InputSerializer(QuerySerializer):
-        message = StrictCharField(required=False, allow_null=True, max_length=4000)
-        max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+        message = query_field()
+        max_tokens = StrictIntegerField(
+            required=False, allow_null=True, min_value=1, max_value=1_000_000
+        )
 
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
@@ -259,7 +270,9 @@ class MemoryDetailApi(AccountApi):
         type = MemoryTypeField(required=False, allow_null=True)
         memory_type = MemoryTypeField(required=False, allow_null=True)
         metadata = MetadataField(required=False, allow_null=True)
-        ttl_days = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_TTL_DAYS)
+        ttl_days = StrictIntegerField(
+            required=False, allow_null=True, min_value=0, max_value=MAX_TTL_DAYS
+        )
         ttl_seconds = StrictIntegerField(
             required=False, allow_null=True, min_value=0, max_value=MAX_TTL_SECONDS
         )

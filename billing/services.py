@@ -1,12 +1,12 @@
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from billing.models import Account, Membership
 
 
 @transaction.atomic
-def account_create(*, owner: AbstractBaseUser, name: str) -> Account:
+def account_create(*, owner: User, name: str) -> Account:
     """Create an account with `owner` as its owning member."""
     account = Account.objects.create(name=name)
     Membership.objects.create(account=account, user=owner, role=Membership.Role.OWNER)
@@ -17,9 +17,7 @@ def account_create(*, owner: AbstractBaseUser, name: str) -> Account:
 def account_get_or_create_for_email(*, email: str) -> tuple[Account, bool]:
     """The account owned by the user with this email, creating user and account if needed."""
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
-        username=email, defaults={"email": email}
-    )
+    user, _ = user_model.objects.get_or_create(username=email, defaults={"email": email})
     membership = (
         Membership.objects.select_related("account")
         .filter(user=user, role=Membership.Role.OWNER)

@@ -271,7 +271,7 @@ class EmbeddedPostgres:
                     f"last lines of {self.log_path}:\n{self._log_tail()}"
                 )
             try:
-                with psycopg.connect(**self._connect_kwargs("postgres"), connect_timeout=2):
+                with psycopg.connect(self._conninfo("postgres"), connect_timeout=2):
                     return
             except psycopg.OperationalError as exc:
                 last_error = exc
@@ -282,13 +282,16 @@ class EmbeddedPostgres:
             f"({last_error}); last lines of {self.log_path}:\n{self._log_tail()}"
         )
 
-    def _connect_kwargs(self, dbname: str) -> dict[str, object]:
-        return {"dbname": dbname, "user": SUPERUSER, "host": str(self.socket_dir), "port": PORT}
+    def _conninfo(self, dbname: str) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        # make_conninfo quotes, so a data folder with spaces still works.
+        return make_conninfo(dbname=dbname, user=SUPERUSER, host=str(self.socket_dir), port=PORT)
 
     def _ensure_database(self) -> None:
         import psycopg
 
-        with psycopg.connect(**self._connect_kwargs("postgres"), autocommit=True) as conn:
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
             ).fetchone()

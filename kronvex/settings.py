@@ -192,18 +192,19 @@ REST_FRAMEWORK = {
 }
 
 # Celery: without a broker, tasks run in-process before the response returns.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+KRONVEX_PURGE_INTERVAL_SECONDS = env_int("KRONVEX_PURGE_INTERVAL_SECONDS", 600, minimum=10)
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-memories": {
         "task": "memories.tasks.purge_expired_memories",
-        "schedule": env_int("KRONVEX_PURGE_INTERVAL_SECONDS", 600, minimum=10),
+        "schedule": KRONVEX_PURGE_INTERVAL_SECONDS,
     },
 }
 

@@ -23,17 +23,15 @@ def check_pgvector(databases: Sequence[str] | None = None, **kwargs: Any) -> lis
                 )
                 installed, available, superuser, database, user = cursor.fetchone()
         except DatabaseError as exc:
-            errors.append(
-                Error(f"Cannot reach the database {alias!r}: {exc}", id="kronvex.E001")
-            )
+            errors.append(Error(f"Cannot reach the database {alias!r}: {exc}", id="kronvex.E001"))
             continue
         if installed:
             continue
         if not available:
             errors.append(
                 Error(
-                    f"The PostgreSQL server behind DATABASE_URL has no pgvector extension, "
-                    f"which Kronvex needs to store embeddings.",
+                    "The PostgreSQL server behind DATABASE_URL has no pgvector extension, "
+                    "which Kronvex needs to store embeddings.",
                     hint="Install pgvector on the server (Debian: postgresql-16-pgvector), "
                     "or unset DATABASE_URL to use the embedded PostgreSQL.",
                     id="kronvex.E002",
@@ -44,7 +42,8 @@ def check_pgvector(databases: Sequence[str] | None = None, **kwargs: Any) -> lis
                 Error(
                     f"pgvector is available but not enabled in database {database!r}, "
                     f"and user {user!r} is not allowed to enable it.",
-                    hint=f'Ask a superuser to run: CREATE EXTENSION vector; in database "{database}".',
+                    hint=f"Ask a superuser to run CREATE EXTENSION vector; "
+                    f"in database {database!r}.",
                     id="kronvex.E003",
                 )
             )

@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
@@ -58,12 +59,12 @@ class MemoryQuerySet(models.QuerySet["Memory"]):
     def for_account(self, account: Account) -> "MemoryQuerySet":
         return self.filter(account=account)
 
-    def live(self, now: "timezone.datetime | None" = None) -> "MemoryQuerySet":
+    def live(self, now: datetime | None = None) -> "MemoryQuerySet":
         """Memories not past their expiry; pinned memories never expire."""
         now = now or timezone.now()
         return self.filter(Q(pinned=True) | Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
-    def expired(self, now: "timezone.datetime | None" = None) -> "MemoryQuerySet":
+    def expired(self, now: datetime | None = None) -> "MemoryQuerySet":
         now = now or timezone.now()
         return self.filter(pinned=False, expires_at__lte=now)
 
@@ -103,7 +104,9 @@ class Memory(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["agent", "-created_at"], name="memory_agent_created"),
-            models.Index(fields=["agent", "session_id", "-created_at"], name="memory_agent_session"),
+            models.Index(
+                fields=["agent", "session_id", "-created_at"], name="memory_agent_session"
+            ),
             models.Index(fields=["account"], name="memory_account"),
             GinIndex(fields=["search_vector"], name="memory_search_vector"),
             models.Index(

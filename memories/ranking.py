@@ -100,9 +100,7 @@ def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Sc
     )
     frequency = frequency_score(candidate.access_count, weights)
     confidence = (
-        weights.similarity * similarity
-        + weights.recency * recency
-        + weights.frequency * frequency
+        weights.similarity * similarity + weights.recency * recency + weights.frequency * frequency
     )
     return Score(
         confidence=min(1.0, max(0.0, confidence)),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import connection
 from django.contrib.postgres.search import SearchQuery
+from django.db import connection
 from django.db.models import Count, Max, QuerySet
 from pgvector.django import CosineDistance
 
@@ -75,13 +75,14 @@ def memory_list(
 
 
 def session_list(*, agent: Agent) -> list[dict[str, Any]]:
-    return list(
+    rows = (
         Memory.objects.live()
         .filter(agent=agent, session_id__isnull=False)
         .values("session_id")
         .annotate(count=Count("id"), last_at=Max("created_at"))
         .order_by("-last_at")
     )
+    return [dict(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,22 @@ class RecallCandidate(Candidate):
 
 
 _CANDIDATE_FIELDS = (
-    "id", "uuid", "agent_id", "content", "type", "session_id", "metadata", "pinned",
-    "expires_at", "access_count", "last_accessed_at", "created_at", "updated_at",
-    "status", "embedding_model", "embedding",
+    "id",
+    "uuid",
+    "agent_id",
+    "content",
+    "type",
+    "session_id",
+    "metadata",
+    "pinned",
+    "expires_at",
+    "access_count",
+    "last_accessed_at",
+    "created_at",
+    "updated_at",
+    "status",
+    "embedding_model",
+    "embedding",
 )
 
 

@@ -125,9 +125,7 @@ def agent_delete(*, agent: Agent) -> int:
 # -- remember --------------------------------------------------------------------
 
 
-def expiry(
-    *, now: datetime, ttl_days: int | None, ttl_seconds: int | None
-) -> datetime | None:
+def expiry(*, now: datetime, ttl_days: int | None, ttl_seconds: int | None) -> datetime | None:
     if ttl_days is not None and ttl_seconds is not None:
         raise InvalidInput("Give ttl_days or ttl_seconds, not both.", field="ttl_seconds")
     if ttl_days is not None:

@@ -1,10 +1,9 @@
 from argparse import ArgumentParser
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
-from django.core.exceptions import ValidationError
-
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
@@ -48,7 +47,9 @@ class Command(BaseCommand):
                     raise CommandError(exc.message) from None
                 self.stderr.write(f"Created agent {agent}")
         api_key, raw_key = api_key_create(account=account, name=name)
-        self.stderr.write(f"Created API key {api_key.name!r} ({api_key.prefix}...); it is shown once:")
+        self.stderr.write(
+            f"Created API key {api_key.name!r} ({api_key.prefix}...); it is shown once:"
+        )
         self.stdout.write(raw_key)
 
 

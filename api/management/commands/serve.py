@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from argparse import ArgumentParser
 from typing import Any
 
@@ -40,7 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=settings.KRONVEX_WEB_WORKERS)
         parser.add_argument("--threads", type=int, default=settings.KRONVEX_WEB_THREADS)
 
-    def handle(self, *args: Any, host: str, port: int, workers: int, threads: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, host: str, port: int, workers: int, threads: int, **options: Any
+    ) -> None:
         stop = threading.Event()
         received: list[int] = []
 
@@ -65,8 +66,10 @@ class Command(BaseCommand):
         if settings.CELERY_TASK_ALWAYS_EAGER:
             # No Celery beat in the embedded default: expired memories are purged here.
             threading.Thread(target=self._purge_loop, args=(stop,), daemon=True).start()
-        database = "external PostgreSQL" if settings.DATABASE_URL else (
-            f"embedded PostgreSQL in {settings.KRONVEX_DATA_DIR}"
+        database = (
+            "external PostgreSQL"
+            if settings.DATABASE_URL
+            else (f"embedded PostgreSQL in {settings.KRONVEX_DATA_DIR}")
         )
         tasks = "a Celery broker" if not settings.CELERY_TASK_ALWAYS_EAGER else "in-process tasks"
         self.stdout.write(
@@ -83,22 +86,35 @@ class Command(BaseCommand):
         self._stop(server)
         self.stderr.write("Stopped.")
 
-    def _start_gunicorn(self, host: str, port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+    def _start_gunicorn(
+        self, host: str, port: int, workers: int, threads: int
+    ) -> subprocess.Popen[bytes]:
         command = [
-            sys.executable, "-m", "gunicorn", "kronvex.wsgi:application",
-            "--bind", f"{host}:{port}",
-            "--workers", str(workers),
-            "--worker-class", "gthread",
-            "--threads", str(threads),
-            "--timeout", "60",
-            "--graceful-timeout", str(_GRACEFUL_SECONDS - 5),
-            "--access-logfile", "-",
-            "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "kronvex.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            str(_GRACEFUL_SECONDS - 5),
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         ]
         server = subprocess.Popen(
             command,
             start_new_session=True,
-            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         return server
 
@@ -112,12 +128,11 @@ class Command(BaseCommand):
             server.wait()
 
     def _purge_loop(self, stop: threading.Event) -> None:
-        interval = settings.CELERY_BEAT_SCHEDULE["purge-expired-memories"]["schedule"]
+        interval = settings.KRONVEX_PURGE_INTERVAL_SECONDS
         while not stop.wait(interval):
             try:
                 memories_purge_expired()
-            except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            except Exception:
                 self.stderr.write("purging expired memories failed; will retry")
             finally:
                 connections.close_all()
-        time.sleep(0)

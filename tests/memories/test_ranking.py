@@ -1,0 +1,188 @@
+"""The confidence formula and ordering: pure, no database."""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from memories.ranking import Candidate, RankingWeights, frequency_score, rank, recency_score, score
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+WEIGHTS = RankingWeights()
+
+
+def candidate(
+    similarity: float,
+    *,
+    days_old: float = 0,
+    kind: str = "episodic",
+    accesses: int = 0,
+    pinned: bool = False,
+) -> Candidate:
+    return Candidate(
+        similarity=similarity,
+        type=kind,
+        created_at=NOW - timedelta(days=days_old),
+        access_count=accesses,
+        pinned=pinned,
+    )
+
+
+def test_confidence_is_the_weighted_sum_of_its_parts():
+    parts = score(candidate(0.8, days_old=30, accesses=3), now=NOW, weights=WEIGHTS)
+    assert parts.recency == pytest.approx(0.5)
+    assert parts.confidence == pytest.approx(0.6 * 0.8 + 0.2 * 0.5 + 0.2 * parts.frequency)
+
+
+def test_episodic_recency_is_a_falling_sigmoid_with_its_midpoint_at_30_days():
+    def at(days: float) -> float:
+        return recency_score(
+            memory_type="episodic",
+            created_at=NOW - timedelta(days=days),
+            now=NOW,
+            pinned=False,
+            weights=WEIGHTS,
+        )
+
+    assert at(30) == pytest.approx(0.5)
+    assert at(0) > 0.9
+    assert at(90) < 0.01
+    assert at(0) > at(10) > at(30) > at(60)
+
+
+def test_recency_midpoint_is_a_setting():
+    weights = RankingWeights(recency_midpoint_days=7)
+    value = recency_score(
+        memory_type="episodic",
+        created_at=NOW - timedelta(days=7),
+        now=NOW,
+        pinned=False,
+        weights=weights,
+    )
+    assert value == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("kind", ["semantic", "procedural"])
+def test_semantic_and_procedural_memories_do_not_decay(kind):
+    old = recency_score(
+        memory_type=kind,
+        created_at=NOW - timedelta(days=3650),
+        now=NOW,
+        pinned=False,
+        weights=WEIGHTS,
+    )
+    assert old == 1.0
+
+
+def test_pinned_memories_do_not_decay():
+    old = recency_score(
+        memory_type="episodic",
+        created_at=NOW - timedelta(days=3650),
+        now=NOW,
+        pinned=True,
+        weights=WEIGHTS,
+    )
+    assert old == 1.0
+
+
+def test_recency_stays_finite_for_any_age_and_future_dates():
+    ancient = recency_score(
+        memory_type="episodic",
+        created_at=datetime(1, 1, 1, tzinfo=UTC),
+        now=NOW,
+        pinned=False,
+        weights=WEIGHTS,
+    )
+    future = recency_score(
+        memory_type="episodic",
+        created_at=NOW + timedelta(days=5),
+        now=NOW,
+        pinned=False,
+        weights=WEIGHTS,
+    )
+    assert 0.0 <= ancient < 1e-9
+    assert future == recency_score(
+        memory_type="episodic", created_at=NOW, now=NOW, pinned=False, weights=WEIGHTS
+    )
+
+
+def test_frequency_grows_with_the_log_of_accesses_and_saturates_at_50():
+    assert frequency_score(0, WEIGHTS) == 0.0
+    assert frequency_score(1, WEIGHTS) == pytest.approx(math.log(2) / math.log(51))
+    assert frequency_score(5, WEIGHTS) < frequency_score(10, WEIGHTS) < frequency_score(50, WEIGHTS)
+    assert frequency_score(50, WEIGHTS) == pytest.approx(1.0)
+    assert frequency_score(10_000, WEIGHTS) == 1.0
+
+
+def test_similarity_is_clipped_to_the_unit_interval():
+    assert score(candidate(-0.3), now=NOW, weights=WEIGHTS).similarity == 0.0
+    assert score(candidate(1.0000002), now=NOW, weights=WEIGHTS).similarity == 1.0
+    assert score(candidate(float("nan")), now=NOW, weights=WEIGHTS).similarity == 0.0
+
+
+def test_weights_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        RankingWeights(similarity=0.5, recency=0.2, frequency=0.2)
+    with pytest.raises(ValueError):
+        RankingWeights(similarity=1.2, recency=-0.1, frequency=-0.1)
+
+
+def test_rank_orders_by_confidence_and_respects_the_limit():
+    candidates = [candidate(0.5), candidate(0.9), candidate(0.7)]
+    ranked = rank(candidates, now=NOW, weights=WEIGHTS, limit=2)
+    assert [item.candidate.similarity for item in ranked] == [0.9, 0.7]
+
+
+def test_recall_prefers_recent_memory_when_similarity_ties():
+    old, recent = candidate(0.8, days_old=60), candidate(0.8, days_old=1)
+    ranked = rank([old, recent], now=NOW, weights=WEIGHTS, limit=2)
+    assert ranked[0].candidate is recent
+
+
+def test_frequently_used_memory_wins_a_similarity_tie():
+    plain, popular = candidate(0.8, kind="semantic"), candidate(0.8, kind="semantic", accesses=20)
+    ranked = rank([plain, popular], now=NOW, weights=WEIGHTS, limit=2)
+    assert ranked[0].candidate is popular
+
+
+def test_exact_tie_goes_to_the_newer_memory():
+    older = Candidate(0.8, "semantic", NOW - timedelta(days=3), 0)
+    newer = Candidate(0.8, "semantic", NOW - timedelta(days=1), 0)
+    assert rank([older, newer], now=NOW, weights=WEIGHTS, limit=1)[0].candidate is newer
+
+
+def test_old_irrelevant_memory_never_outranks_a_relevant_one():
+    # Pinned, used a thousand times, but about something else entirely.
+    irrelevant = candidate(0.05, kind="semantic", accesses=1000, pinned=True)
+    relevant = candidate(0.55, days_old=400)
+    assert (
+        score(irrelevant, now=NOW, weights=WEIGHTS).confidence
+        > score(relevant, now=NOW, weights=WEIGHTS).confidence
+    )
+    ranked = rank([irrelevant, relevant], now=NOW, weights=WEIGHTS, limit=2)
+    assert [item.candidate for item in ranked] == [relevant, irrelevant]
+
+
+def test_irrelevant_memories_still_fill_top_k():
+    ranked = rank(
+        [candidate(0.9), candidate(0.1), candidate(0.05)], now=NOW, weights=WEIGHTS, limit=3
+    )
+    assert len(ranked) == 3
+
+
+def test_rank_of_nothing_is_empty():
+    assert rank([], now=NOW, weights=WEIGHTS, limit=5) == []
+    assert rank([candidate(0.5)], now=NOW, weights=WEIGHTS, limit=0) == []
+
+
+def test_scores_stay_in_the_unit_interval():
+    for similarity in (-1.0, 0.0, 0.3, 1.0):
+        for days in (0, 30, 10_000):
+            for accesses in (0, 7, 10**9):
+                parts = score(
+                    candidate(similarity, days_old=days, accesses=accesses),
+                    now=NOW,
+                    weights=WEIGHTS,
+                )
+                for value in (parts.confidence, parts.similarity, parts.recency, parts.frequency):
+                    assert 0.0 <= value <= 1.0

@@ -1,0 +1,120 @@
+"""remember stores first and embeds after commit; memories waiting for a vector stay findable."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from memories import services
+from memories.embedding import EmbeddingError, reset_embedder
+from memories.models import Agent, EmbeddingStatus, Memory
+from tests.fakes.openai_server import FakeEmbeddingServer
+
+
+@pytest.fixture
+def agent(account) -> Agent:
+    return services.agent_create(account=account, slug="helper", name="Helper")
+
+
+@pytest.fixture
+def failing_provider(settings):
+    """An OpenAI-compatible endpoint on loopback that answers 500."""
+    with FakeEmbeddingServer(default_dimensions=8) as server:
+        server.behaviour = "error_500"
+        settings.KRONVEX_EMBEDDER = "openai"
+        settings.KRONVEX_EMBEDDING_BASE_URL = server.base_url
+        settings.KRONVEX_EMBEDDING_DIMENSIONS = 8
+        settings.KRONVEX_EMBEDDING_MAX_RETRIES = 0
+        reset_embedder()
+        yield server
+    reset_embedder()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remember_embeds_in_process_before_returning(agent, fake_embedder):
+    memory = services.remember(agent=agent, content="User prefers concise answers")
+    assert memory.status == EmbeddingStatus.READY
+    stored = Memory.objects.get(pk=memory.pk)
+    assert stored.status == EmbeddingStatus.READY
+    assert stored.embedding_model == "fake-hash-384"
+    assert len(stored.embedding) == 384
+
+
+def test_remember_keeps_the_memory_when_the_provider_fails(
+    agent, failing_provider, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        memory = services.remember(agent=agent, content="Never lose me")
+    stored = Memory.objects.get(pk=memory.pk)
+    assert stored.content == "Never lose me"
+    assert stored.status == EmbeddingStatus.FAILED
+    assert "500" in stored.embedding_error or "embedding" in stored.embedding_error.lower()
+    assert stored.embedding is None
+    assert failing_provider.requests, "the provider was really called"
+
+
+def test_recall_reports_an_unavailable_provider(agent, failing_provider):
+    with pytest.raises(EmbeddingError):
+        services.recall(agent=agent, query="anything")
+
+
+def test_memory_waiting_for_its_vector_is_found_by_its_words(agent, fake_embedder):
+    waiting = Memory.objects.create(
+        account=agent.account,
+        agent=agent,
+        content="The deploy is scheduled for Friday",
+        status=EmbeddingStatus.PENDING,
+    )
+    found = services.recall(agent=agent, query="when is the deploy?", top_k=5)
+    assert [item.memory.pk for item in found] == [waiting.pk]
+    assert 0 < found[0].score.similarity <= 1
+    assert services.recall(agent=agent, query="favourite colour", top_k=5) == []
+
+
+def test_worker_batch_takes_other_waiting_memories_along(agent, fake_embedder):
+    waiting = [
+        Memory.objects.create(account=agent.account, agent=agent, content=f"note {index}")
+        for index in range(5)
+    ]
+    embedded = services.memories_embed(memory_ids=[waiting[-1].pk], fill_to=64)
+    assert embedded == 5
+    assert set(Memory.objects.values_list("status", flat=True)) == {EmbeddingStatus.READY}
+    # Idempotent: a second run finds nothing left to do.
+    assert services.memories_embed(memory_ids=[waiting[-1].pk], fill_to=64) == 0
+
+
+def test_vectors_of_another_model_are_not_compared(agent, fake_embedder):
+    Memory.objects.create(
+        account=agent.account,
+        agent=agent,
+        content="old model memory",
+        embedding=[1.0, 0.0, 0.0],
+        embedding_model="older-model",
+        status=EmbeddingStatus.READY,
+    )
+    assert services.recall(agent=agent, query="old model memory") == []
+
+
+def test_expired_memories_are_purged_and_pinned_ones_kept(agent, fake_embedder):
+    past = timezone.now() - timedelta(seconds=1)
+    expired = Memory.objects.create(
+        account=agent.account, agent=agent, content="gone", expires_at=past
+    )
+    pinned = Memory.objects.create(
+        account=agent.account, agent=agent, content="kept", expires_at=past, pinned=True
+    )
+    current = Memory.objects.create(
+        account=agent.account,
+        agent=agent,
+        content="current",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    assert services.memories_purge_expired() == 1
+    remaining = set(Memory.objects.values_list("pk", flat=True))
+    assert expired.pk not in remaining
+    assert {pinned.pk, current.pk} <= remaining
+
+
+def test_ttl_days_and_seconds_cannot_both_be_given():
+    with pytest.raises(services.InvalidInput):
+        services.expiry(now=timezone.now(), ttl_days=1, ttl_seconds=5)

@@ -83,8 +83,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc)
     if isinstance(exc, exceptions.ParseError):
+        detail = f"The request body is not valid JSON: {exc.detail}"
+        # "errors" like every other 400, so clients can read one shape.
         return Response(
-            error_body("malformed_json", f"The request body is not valid JSON: {exc.detail}"),
+            error_body("malformed_json", detail, errors={"request": [detail]}),
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.NotAuthenticated):

@@ -13,6 +13,9 @@ from memories.models import MemoryType
 TYPE_CHOICES = [choice.value for choice in MemoryType]
 # A client's clock may run a little ahead of ours; further in the future is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
+# Far deeper than any real metadata, far shallower than what overflows Python's stack
+# when the object is serialised again on its way to the database.
+MAX_METADATA_DEPTH = 32
 
 
 class StrictCharField(serializers.CharField):
@@ -53,17 +56,46 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+def _depth_and_null_character(value: Any) -> tuple[int, bool]:
+    """How deep a JSON value nests, and whether a string or key in it holds U+0000.
+
+    Walked without recursion, since the value may nest deeper than Python's stack.
+    """
+    depth, has_null = 0, False
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            depth = max(depth, level)
+            has_null = has_null or any("\x00" in key for key in item)
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in item)
+        elif isinstance(item, str):
+            has_null = has_null or "\x00" in item
+    return depth, has_null
+
+
 class MetadataField(serializers.JSONField):
-    """A JSON object of bounded size."""
+    """A JSON object of bounded size and depth that PostgreSQL's jsonb can store."""
 
     default_error_messages = {
         "not_object": "Must be a JSON object.",
         "too_large": "Must be at most {limit} bytes as JSON.",
+        "too_deep": "Must nest at most {limit} levels deep.",
+        "null_character": "Must not contain null characters (\\u0000).",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_object")
+        depth, has_null = _depth_and_null_character(data)
+        if depth > MAX_METADATA_DEPTH:
+            self.fail("too_deep", limit=MAX_METADATA_DEPTH)
+        # jsonb rejects U+0000, which would fail the insert after validation passed.
+        if has_null:
+            self.fail("null_character")
         limit = settings.KRONVEX_MAX_METADATA_BYTES
         if len(json.dumps(data, ensure_ascii=False).encode()) > limit:
             self.fail("too_large", limit=limit)

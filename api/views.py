@@ -31,13 +31,22 @@ from memories.models import Agent
 MAX_TOP_K = 50
 MAX_TTL_DAYS = 36_500
 MAX_TTL_SECONDS = MAX_TTL_DAYS * 86_400
+# PostgreSQL's OFFSET is a bigint: a larger one is a database error, not an empty page.
+MAX_OFFSET = 2**63 - 1
 
 
 def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     """Validated input with null values dropped: omitted and null both mean "not given"."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
-    return {key: value for key, value in serializer.validated_data.items() if value is not None}
+    given = {key: value for key, value in serializer.validated_data.items() if value is not None}
+    if given.get("type", given.get("memory_type")) != given.get("memory_type", given.get("type")):
+        raise serializers.ValidationError(
+            {"memory_type": ["A synonym of type: give one, or both with the same value."]}
+        )
+    if "ttl_days" in given and "ttl_seconds" in given:
+        raise serializers.ValidationError({"ttl_seconds": ["Give ttl_days or ttl_seconds, not both."]})
+    return given
 
 
 def type_from(data: dict[str, Any]) -> str | None:
@@ -100,16 +109,18 @@ class AgentDetailApi(AccountApi):
         )
         metadata = MetadataField(required=False, allow_null=True)
 
-    def get(self, request: Request, agent_id: str) -> Response:
-        agent = self.agent(agent_id)
+    def agent_response(self, agent: Agent) -> Response:
         count = selectors.memory_counts_by_agent(account=self.account).get(agent.pk, 0)
         return Response(agent_json(agent, memory_count=count))
+
+    def get(self, request: Request, agent_id: str) -> Response:
+        return self.agent_response(self.agent(agent_id))
 
     def patch(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
-        agent = services.agent_update(agent=agent, **data)
-        return Response(agent_json(agent))
+        # The same shape as GET, memory_count included.
+        return self.agent_response(services.agent_update(agent=agent, **data))
 
     def delete(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
@@ -224,7 +235,7 @@ class InjectContextApi(AccountApi):
 class MemoryListApi(AccountApi):
     class FilterSerializer(serializers.Serializer):
         limit = StrictIntegerField(required=False, min_value=1, max_value=200, default=50)
-        offset = StrictIntegerField(required=False, min_value=0, default=0)
+        offset = StrictIntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
         session_id = StrictCharField(required=False, max_length=255)
         type = MemoryTypeField(required=False)
         memory_type = MemoryTypeField(required=False)

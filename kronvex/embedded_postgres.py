@@ -155,14 +155,15 @@ class EmbeddedPostgres:
             return None  # a stale pid file whose pid was reused by something else
         return pid
 
+    def owner_pid(self) -> int | None:
+        """The pid of the process that runs this folder's server, or None if none runs."""
+        pid = self._live_postmaster_pid()
+        return None if pid is None else _parent_pid(pid)
+
     @staticmethod
     def _has_live_owner(pid: int) -> bool:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        return parent > 1
+        parent = _parent_pid(pid)
+        return parent is not None and parent > 1
 
     def _stop_pid(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -303,6 +304,14 @@ class EmbeddedPostgres:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 @contextlib.contextmanager

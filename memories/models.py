@@ -109,10 +109,12 @@ class Memory(models.Model):
             ),
             models.Index(fields=["account"], name="memory_account"),
             GinIndex(fields=["search_vector"], name="memory_search_vector"),
+            # Memories without a vector yet: the recall's lexical fallback and the
+            # embedding backlog both look here, and it is empty most of the time.
             models.Index(
-                fields=["created_at"],
-                name="memory_pending",
-                condition=Q(status="pending"),
+                fields=["agent", "created_at"],
+                name="memory_unembedded",
+                condition=~Q(status="ready"),
             ),
             models.Index(
                 fields=["expires_at"],

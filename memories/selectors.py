@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.contrib.postgres.search import SearchQuery
-from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, IntegerField, Max, QuerySet
+from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
 
 from billing.models import Account
@@ -30,7 +29,12 @@ def agent_get(*, account: Account, agent_id: str) -> Agent:
     agents = Agent.objects.for_account(account)
     as_uuid = _as_uuid(agent_id)
     # Slugs can never be UUID-shaped, so a UUID-shaped id is looked up as a UUID only.
-    agent = agents.filter(uuid=as_uuid).first() if as_uuid else agents.filter(slug=agent_id).first()
+    if as_uuid:
+        agent = agents.filter(uuid=as_uuid).first()
+    elif "\x00" in agent_id:
+        agent = None  # PostgreSQL refuses U+0000 in a query, and no slug holds one.
+    else:
+        agent = agents.filter(slug=agent_id).first()
     if agent is None:
         raise AgentNotFound(f"No agent {agent_id!r} in this account.")
     return agent
@@ -120,6 +124,7 @@ def recall_candidates(
     limit: int,
     session_id: str | None = None,
     memory_type: str | None = None,
+    with_vectors: bool = False,
 ) -> list[RecallCandidate]:
     """The agent's memories most relevant to the query: exact vector search, plus lexical
     matches among memories whose vector has not landed yet.
@@ -135,7 +140,7 @@ def recall_candidates(
 
     embedded = (
         base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
-        .only(*_CANDIDATE_FIELDS)
+        .only(*_CANDIDATE_FIELDS, *(["embedding"] if with_vectors else []))
         .annotate(distance=CosineDistance("embedding", query_vector))
         .order_by("distance")[:limit]
     )
@@ -147,7 +152,7 @@ def recall_candidates(
             access_count=memory.access_count,
             pinned=memory.pinned,
             memory=memory,
-            embedding=memory.embedding,
+            embedding=memory.embedding if with_vectors else None,
         )
         for memory in embedded
     ]
@@ -160,34 +165,30 @@ def _lexical_pending(base: QuerySet[Memory], *, query: str, limit: int) -> list[
 
     Their similarity stands in as the share of the query's words they contain, so
     a memory is findable the moment remember returns, before its vector lands.
+    One query; the partial index on unembedded memories keeps it cheap when
+    there are none.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(array_agg(lexeme), '{}') FROM unnest(to_tsvector(%s, %s))",
-            [SEARCH_CONFIG, query],
-        )
-        lexemes: list[str] = cursor.fetchone()[0]
-    if not lexemes:
-        return []
+    lexemes = "tsvector_to_array(to_tsvector(%s::regconfig, %s))"
     pending = list(
-        base.filter(status__in=[EmbeddingStatus.PENDING, EmbeddingStatus.FAILED])
-        # The lexemes are already stemmed: match them as they are, any of them.
-        .filter(
-            search_vector=SearchQuery(
-                " | ".join(_quote_lexeme(lexeme) for lexeme in lexemes),
-                config="simple",
-                search_type="raw",
-            )
+        base.exclude(status=EmbeddingStatus.READY)
+        .annotate(
+            shared_words=RawSQL(
+                "cardinality(ARRAY(SELECT unnest(tsvector_to_array(search_vector)) "
+                f"INTERSECT SELECT unnest({lexemes})))",
+                [SEARCH_CONFIG, query],
+                output_field=IntegerField(),
+            ),
+            query_words=RawSQL(
+                f"cardinality({lexemes})", [SEARCH_CONFIG, query], output_field=IntegerField()
+            ),
         )
+        .filter(shared_words__gt=0)
         .defer("embedding")
-        .order_by("-created_at")[: limit * 4]
+        .order_by("-shared_words", "-created_at")[:limit]
     )
-    if not pending:
-        return []
-    matched = _matched_lexemes(pending, lexemes)
-    candidates = [
+    return [
         RecallCandidate(
-            similarity=len(matched[memory.pk]) / len(lexemes),
+            similarity=memory.shared_words / memory.query_words,
             type=memory.type,
             created_at=memory.created_at,
             access_count=memory.access_count,
@@ -196,23 +197,6 @@ def _lexical_pending(base: QuerySet[Memory], *, query: str, limit: int) -> list[
         )
         for memory in pending
     ]
-    candidates.sort(key=lambda candidate: -candidate.similarity)
-    return candidates[:limit]
-
-
-def _quote_lexeme(lexeme: str) -> str:
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _matched_lexemes(memories: list[Memory], lexemes: list[str]) -> dict[int, set[str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT m.id, array_agg(l) FROM memories_memory m, unnest(%s::text[]) l "
-            "WHERE m.id = ANY(%s) AND l = ANY(tsvector_to_array(m.search_vector)) GROUP BY m.id",
-            [lexemes, [memory.pk for memory in memories]],
-        )
-        found = {row[0]: set(row[1]) for row in cursor.fetchall()}
-    return {memory.pk: found.get(memory.pk, set()) for memory in memories}
 
 
 def memory_counts_by_agent(*, account: Account) -> dict[int, int]:

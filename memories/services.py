@@ -234,8 +234,11 @@ def recall(
     session_id: str | None = None,
     memory_type: str | None = None,
     threshold: float | None = None,
+    with_vectors: bool = False,
+    count_access: bool = True,
 ) -> list[Recalled]:
-    """The agent's `top_k` memories for the query, best first; each one's access is counted."""
+    """The agent's `top_k` memories for the query, best first; each one's access is counted
+    unless `count_access` is off."""
     now = timezone.now()
     embedder = get_embedder()
     try:
@@ -251,6 +254,7 @@ def recall(
         limit=max(MIN_CANDIDATES, top_k * CANDIDATES_PER_RESULT),
         session_id=session_id,
         memory_type=memory_type,
+        with_vectors=with_vectors,
     )
     if threshold is not None:
         candidates = [c for c in candidates if ranking.similarity_score(c.similarity) >= threshold]
@@ -260,7 +264,8 @@ def recall(
         for item in ranked
         if item.candidate.memory is not None
     ]
-    _count_access([item.memory for item in recalled], now=now)
+    if count_access:
+        _count_access([item.memory for item in recalled], now=now)
     return recalled
 
 
@@ -299,6 +304,10 @@ def inject_context(
         session_id=session_id,
         memory_type=memory_type,
         threshold=threshold,
+        # The vectors let near-duplicates that are worded differently collapse.
+        with_vectors=True,
+        # Only the memories that make it into the context count as accessed, below.
+        count_access=False,
     )
     items = [
         context.ContextItem(
@@ -310,6 +319,7 @@ def inject_context(
         for item in recalled
     ]
     chosen = context.build_context(items, max_tokens=max_tokens)
+    _count_access([recalled[index].memory for index in chosen], now=timezone.now())
     return InjectedContext(
         context=context.render([items[index] for index in chosen]),
         used=[recalled[index] for index in chosen],

@@ -4,10 +4,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from api.services import api_key_create
+from billing.models import Account
 from billing.services import account_get_or_create_for_email
 from memories import selectors, services
 from memories.exceptions import AgentNotFound, InvalidInput
@@ -34,23 +35,32 @@ class Command(BaseCommand):
                 "The database is not set up yet: run `python manage.py migrate` first "
                 "(`make run` does it when it starts)."
             )
-        account, created = account_get_or_create_for_email(email=email)
+        # All or nothing: an invalid agent id must not leave a new account behind.
+        with transaction.atomic():
+            account, created = account_get_or_create_for_email(email=email)
+            agent_created = _agent_get_or_create(account, agent) if agent else False
+            api_key, raw_key = api_key_create(account=account, name=name)
         self.stderr.write(f"{'Created' if created else 'Using'} account {account.name}")
         if agent:
-            try:
-                selectors.agent_get(account=account, agent_id=agent)
-                self.stderr.write(f"Using agent {agent}")
-            except AgentNotFound:
-                try:
-                    services.agent_create(account=account, slug=agent, name=agent)
-                except InvalidInput as exc:
-                    raise CommandError(exc.message) from None
-                self.stderr.write(f"Created agent {agent}")
-        api_key, raw_key = api_key_create(account=account, name=name)
+            self.stderr.write(f"{'Created' if agent_created else 'Using'} agent {agent}")
         self.stderr.write(
             f"Created API key {api_key.name!r} ({api_key.prefix}...); it is shown once:"
         )
         self.stdout.write(raw_key)
+
+
+def _agent_get_or_create(account: Account, agent_id: str) -> bool:
+    """Make sure the account has this agent; True if it had to be created."""
+    try:
+        selectors.agent_get(account=account, agent_id=agent_id)
+        return False
+    except AgentNotFound:
+        pass
+    try:
+        services.agent_create(account=account, slug=agent_id, name=agent_id)
+    except InvalidInput as exc:
+        raise CommandError(exc.message) from None
+    return True
 
 
 def _unapplied_migrations() -> bool:

@@ -9,6 +9,7 @@ outright, the kernel stops gunicorn and PostgreSQL with it.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,11 +17,13 @@ import threading
 from argparse import ArgumentParser
 from typing import Any
 
+import gunicorn
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from kronvex.embedded_postgres import EmbeddedPostgres
 from kronvex.process import die_with_parent
 from memories.embedding import get_embedder, prepare_embedder
 from memories.services import memories_purge_expired
@@ -42,6 +45,8 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, host: str, port: int, workers: int, threads: int, **options: Any
     ) -> None:
+        if not settings.DATABASE_URL:
+            self._require_own_database()
         stop = threading.Event()
         received: list[int] = []
 
@@ -86,6 +91,23 @@ class Command(BaseCommand):
         self._stop(server)
         self.stderr.write("Stopped.")
 
+    def _require_own_database(self) -> None:
+        # Other commands may use a server that another process runs, but a web server must
+        # not: that process stops the database when it exits, leaving this one serving 503s.
+        owner = EmbeddedPostgres(settings.KRONVEX_DATA_DIR).owner_pid()
+        if owner is None or owner == os.getpid():
+            return
+        try:
+            with open(f"/proc/{owner}/cmdline", "rb") as handle:
+                program = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            program = "unknown"
+        raise CommandError(
+            f"The embedded PostgreSQL in {settings.KRONVEX_DATA_DIR} is already run by another "
+            f"process (pid {owner}: {program}); is Kronvex already serving from this folder? "
+            "Stop that process first, or give this instance its own KRONVEX_DATA_DIR."
+        )
+
     def _start_gunicorn(
         self, host: str, port: int, workers: int, threads: int
     ) -> subprocess.Popen[bytes]:
@@ -111,6 +133,10 @@ class Command(BaseCommand):
             "--access-logformat",
             '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         ]
+        if gunicorn.version_info >= (25, 1):
+            # Its control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl):
+            # every other gunicorn of the user would take it over, and delete it on exit.
+            command.append("--no-control-socket")
         server = subprocess.Popen(
             command,
             start_new_session=True,

@@ -1,0 +1,63 @@
+"""The hot paths keep a fixed number of queries, however many memories are involved.
+
+Measured with a key already used in the last minute (its last_used_at write is
+skipped); a key's first request in a minute adds one UPDATE. The on-commit
+embedding runs inside the measured block, as it does in-process in production,
+and savepoints here stand where BEGIN/COMMIT are in production: same count.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+# remember: key, agent, BEGIN, INSERT, COMMIT, then the embedding task's BEGIN,
+# SELECT ... FOR UPDATE, UPDATE, COMMIT, and the status re-read.
+REMEMBER_QUERIES = 10
+# recall: key, agent, vector search, lexical search of unembedded memories, access UPDATE.
+RECALL_QUERIES = 5
+
+
+@pytest.fixture
+def warm_api(api, agent):
+    assert api.get("/api/v1/agents").status_code == 200
+    return api
+
+
+def test_remember_runs_a_fixed_number_of_queries(warm_api, django_assert_max_num_queries):
+    with django_assert_max_num_queries(REMEMBER_QUERIES):
+        response = warm_api.post(
+            "/api/v1/agents/assistant/remember",
+            {"content": "The user likes green tea", "session_id": "s1", "metadata": {"a": 1}},
+        )
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("memories", [1, 20])
+def test_recall_runs_a_fixed_number_of_queries_whatever_it_returns(
+    warm_api, agent, memories, django_assert_max_num_queries
+):
+    for index in range(memories):
+        warm_api.remember(agent, f"Tea note {index}: the user likes green tea", session_id="s1")
+
+    with django_assert_max_num_queries(RECALL_QUERIES):
+        response = warm_api.post(
+            "/api/v1/agents/assistant/recall",
+            {"query": "green tea", "top_k": 20, "session_id": "s1"},
+        )
+
+    assert len(response.json()["memories"]) == memories
+
+
+def test_inject_context_runs_as_many_queries_as_recall(
+    warm_api, agent, django_assert_max_num_queries
+):
+    for content in ("The user likes green tea", "Matcha is powdered green tea", "Tea at five"):
+        warm_api.remember(agent, content)
+
+    with django_assert_max_num_queries(RECALL_QUERIES):
+        response = warm_api.post(
+            "/api/v1/agents/assistant/inject-context", {"query": "green tea", "top_k": 10}
+        )
+
+    assert response.json()["memories_used"] >= 2

@@ -45,7 +45,9 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
             {"memory_type": ["A synonym of type: give one, or both with the same value."]}
         )
     if "ttl_days" in given and "ttl_seconds" in given:
-        raise serializers.ValidationError({"ttl_seconds": ["Give ttl_days or ttl_seconds, not both."]})
+        raise serializers.ValidationError(
+            {"ttl_seconds": ["Give ttl_days or ttl_seconds, not both."]}
+        )
     return given
 
 

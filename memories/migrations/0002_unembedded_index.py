@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
-        ('memories', '0001_initial'),
+        ("billing", "0001_initial"),
+        ("memories", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='memory',
-            name='memory_pending',
+            model_name="memory",
+            name="memory_pending",
         ),
         migrations.AddIndex(
-            model_name='memory',
-            index=models.Index(condition=models.Q(('status', 'ready'), _negated=True), fields=['agent', 'created_at'], name='memory_unembedded'),
+            model_name="memory",
+            index=models.Index(
+                condition=models.Q(("status", "ready"), _negated=True),
+                fields=["agent", "created_at"],
+                name="memory_unembedded",
+            ),
         ),
     ]

@@ -1,0 +1,110 @@
+"""Production shape: gunicorn and a Celery worker on Redis, an external PostgreSQL."""
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gunicorn
+import pytest
+
+from tests.system.processes import (
+    PYTHON,
+    SHARED_MODEL_DIR,
+    ApiClient,
+    PostgresCluster,
+    Processes,
+    child_env,
+    create_api_key,
+    free_port,
+    run_manage,
+    wait_for_health,
+    wait_for_output,
+)
+
+pytestmark = pytest.mark.slow
+
+EMBEDDED_WITHIN_SECONDS = 5
+
+
+@pytest.fixture
+def external_database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh database in the test cluster, reached like an external one, by DATABASE_URL."""
+    name = f"kronvex_worker_{secrets.token_hex(4)}"
+    postgres_cluster.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_cluster.url(name)
+    finally:
+        postgres_cluster.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_remember_is_embedded_by_a_celery_worker_through_redis(
+    processes: Processes, tmp_path: Path, external_database_url: str
+) -> None:
+    redis = processes.redis().start()
+    env = child_env(
+        DATABASE_URL=external_database_url,
+        CELERY_BROKER_URL=redis.url,
+        KRONVEX_EMBEDDER="local",
+        KRONVEX_MODEL_DIR=str(SHARED_MODEL_DIR),
+        KRONVEX_DATA_DIR=str(tmp_path / "data"),
+    )
+    migrated = run_manage("migrate", "--no-input", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    key = create_api_key(email="ops@example.com", agent="prod-agent", env=env)
+
+    port = free_port()
+    web = processes.command(
+        "gunicorn",
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "kronvex.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "-k",
+            "gthread",
+            "--threads",
+            "4",
+            *(["--no-control-socket"] if gunicorn.version_info >= (25, 1) else []),
+        ],
+        env=env,
+    ).start()
+    worker = processes.command(
+        "worker",
+        [PYTHON, "-m", "celery", "-A", "kronvex", "worker", "-l", "info", "-c", "2"],
+        env=env,
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    health = wait_for_health(web, url, timeout=120)
+    assert health["broker"] == {"status": "ok", "mode": "broker"}
+    assert health["database"]["status"] == "ok"
+    assert health["embedder"]["backend"] == "local"
+    wait_for_output(worker, " ready.", timeout=120)
+
+    api = ApiClient(url, key)
+    memory = api.post(
+        "agents/prod-agent/remember",
+        {"content": "The billing cron runs every night at 02:00 UTC", "session_id": "ops"},
+    )
+    assert memory["status"] in {"pending", "ready"}, memory
+
+    # Before waiting: a pending memory is found by its words, a ready one by its vector.
+    recalled = api.post("agents/prod-agent/recall", {"query": "when does the billing cron run?"})
+    assert memory["id"] in [item["id"] for item in recalled["memories"]], recalled
+
+    deadline = time.monotonic() + EMBEDDED_WITHIN_SECONDS
+    stored = api.get(f"agents/prod-agent/memories/{memory['id']}")
+    while stored["status"] != "ready" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        stored = api.get(f"agents/prod-agent/memories/{memory['id']}")
+    assert stored["status"] == "ready", (stored, worker.output())
+    assert stored["embedding_model"] == "all-MiniLM-L6-v2"
+    assert stored["embedding_error"] is None
+    assert "memories.tasks.embed_memories" in worker.output(last_lines=10_000)
+
+    assert worker.stop() == 0, worker.describe()
+    assert web.stop() == 0, web.describe()

@@ -1,0 +1,1 @@
+"""Stand-ins for external services (real servers on loopback, not mocks)."""

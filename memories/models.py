@@ -109,6 +109,15 @@ class Memory(models.Model):
             ),
             models.Index(fields=["account"], name="memory_account"),
             GinIndex(fields=["search_vector"], name="memory_search_vector"),
+            # Recall's exact vector search reads only this index (an index-only scan):
+            # an agent's vectors sit together here, where in the table they are spread
+            # over thousands of pages among other agents' rows.
+            models.Index(
+                fields=["agent", "embedding_model"],
+                include=["id", "embedding", "pinned", "expires_at", "session_id", "type"],
+                name="memory_vector_scan",
+                condition=Q(status="ready"),
+            ),
             # Memories without a vector yet: the recall's lexical fallback and the
             # embedding backlog both look here, and it is empty most of the time.
             models.Index(

@@ -138,23 +138,28 @@ def recall_candidates(
     if memory_type is not None:
         base = base.filter(type=memory_type)
 
-    embedded = (
+    # Two steps: distances from the covering index alone, then the winners' rows.
+    nearest = list(
         base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
-        .only(*_CANDIDATE_FIELDS, *(["embedding"] if with_vectors else []))
         .annotate(distance=CosineDistance("embedding", query_vector))
-        .order_by("distance")[:limit]
+        .order_by("distance")
+        .values_list("id", "distance")[:limit]
     )
+    rows = Memory.objects.only(
+        *_CANDIDATE_FIELDS, *(["embedding"] if with_vectors else [])
+    ).in_bulk([pk for pk, _ in nearest])
     candidates = [
         RecallCandidate(
-            similarity=1.0 - float(memory.distance),
-            type=memory.type,
-            created_at=memory.created_at,
-            access_count=memory.access_count,
-            pinned=memory.pinned,
-            memory=memory,
-            embedding=memory.embedding if with_vectors else None,
+            similarity=1.0 - float(distance),
+            type=rows[pk].type,
+            created_at=rows[pk].created_at,
+            access_count=rows[pk].access_count,
+            pinned=rows[pk].pinned,
+            memory=rows[pk],
+            embedding=rows[pk].embedding if with_vectors else None,
         )
-        for memory in embedded
+        for pk, distance in nearest
+        if pk in rows  # deleted between the two steps
     ]
     candidates.extend(_lexical_pending(base, query=query, limit=limit))
     return candidates

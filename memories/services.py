@@ -204,9 +204,12 @@ def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
             memory.embedding_model = embedder.model_name
             memory.status = EmbeddingStatus.READY
             memory.embedding_error = ""
-        Memory.objects.bulk_update(
-            claimed, ["embedding", "embedding_model", "status", "embedding_error"]
-        )
+        fields = ["embedding", "embedding_model", "status", "embedding_error"]
+        if len(claimed) == 1:
+            # A plain UPDATE: bulk_update's CASE over one row costs several ms more.
+            claimed[0].save(update_fields=fields)
+        else:
+            Memory.objects.bulk_update(claimed, fields)
     return len(claimed)
 
 

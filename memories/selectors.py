@@ -111,7 +111,6 @@ _CANDIDATE_FIELDS = (
     "updated_at",
     "status",
     "embedding_model",
-    "embedding",
 )
 
 

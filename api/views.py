@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q
-from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -75,20 +73,9 @@ class AgentListApi(AccountApi):
         metadata = MetadataField(required=False, allow_null=True)
 
     def get(self, request: Request) -> Response:
-        agents = (
-            Agent.objects.for_account(self.account)
-            .annotate(
-                memory_count=Count(
-                    "memories",
-                    filter=Q(memories__pinned=True)
-                    | Q(memories__expires_at__isnull=True)
-                    | Q(memories__expires_at__gt=timezone.now()),
-                )
-            )
-            .order_by("created_at")
-        )
+        agents = selectors.agent_list(account=self.account)
         return Response(
-            {"agents": [agent_json(agent, memory_count=agent.memory_count) for agent in agents]}
+            {"agents": [agent_json(agent, memory_count=count) for agent, count in agents]}
         )
 
     def post(self, request: Request) -> Response:
@@ -112,8 +99,7 @@ class AgentDetailApi(AccountApi):
         metadata = MetadataField(required=False, allow_null=True)
 
     def agent_response(self, agent: Agent) -> Response:
-        count = selectors.memory_counts_by_agent(account=self.account).get(agent.pk, 0)
-        return Response(agent_json(agent, memory_count=count))
+        return Response(agent_json(agent, memory_count=selectors.agent_memory_count(agent=agent)))
 
     def get(self, request: Request, agent_id: str) -> Response:
         return self.agent_response(self.agent(agent_id))

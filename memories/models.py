@@ -55,14 +55,22 @@ class EmbeddingStatus(models.TextChoices):
     FAILED = "failed"
 
 
+def live_condition(now: datetime, prefix: str = "") -> Q:
+    """The one definition of a live memory; `prefix` reaches it across a relation."""
+    return (
+        Q(**{f"{prefix}pinned": True})
+        | Q(**{f"{prefix}expires_at__isnull": True})
+        | Q(**{f"{prefix}expires_at__gt": now})
+    )
+
+
 class MemoryQuerySet(models.QuerySet["Memory"]):
     def for_account(self, account: Account) -> "MemoryQuerySet":
         return self.filter(account=account)
 
     def live(self, now: datetime | None = None) -> "MemoryQuerySet":
         """Memories not past their expiry; pinned memories never expire."""
-        now = now or timezone.now()
-        return self.filter(Q(pinned=True) | Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        return self.filter(live_condition(now or timezone.now()))
 
     def expired(self, now: datetime | None = None) -> "MemoryQuerySet":
         now = now or timezone.now()

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, IntegerField, Max, QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from billing.models import Account
 from memories.exceptions import AgentNotFound, MemoryNotFound
-from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, Memory
+from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, Memory, live_condition
 from memories.ranking import Candidate
 
 
@@ -204,6 +205,19 @@ def _lexical_pending(base: QuerySet[Memory], *, query: str, limit: int) -> list[
     ]
 
 
-def memory_counts_by_agent(*, account: Account) -> dict[int, int]:
-    rows = Memory.objects.live().filter(account=account).values("agent_id").annotate(n=Count("id"))
-    return {row["agent_id"]: row["n"] for row in rows}
+def agent_list(*, account: Account) -> list[tuple[Agent, int]]:
+    """The account's agents, oldest first, each with how many live memories it holds."""
+    agents = (
+        Agent.objects.for_account(account)
+        .annotate(
+            memory_count=Count(
+                "memories", filter=live_condition(timezone.now(), prefix="memories__")
+            )
+        )
+        .order_by("created_at")
+    )
+    return [(agent, agent.memory_count) for agent in agents]
+
+
+def agent_memory_count(*, agent: Agent) -> int:
+    return Memory.objects.live().filter(agent=agent).count()

@@ -17,7 +17,7 @@ from django.utils.text import slugify
 
 from billing.models import Account
 from memories import context, ranking, selectors
-from memories.embedding import EmbeddingError, get_embedder
+from memories.embedding import get_embedder
 from memories.exceptions import AgentAlreadyExists, InvalidInput
 from memories.models import Agent, EmbeddingStatus, Memory
 
@@ -244,11 +244,8 @@ def recall(
     unless `count_access` is off."""
     now = timezone.now()
     embedder = get_embedder()
-    try:
-        query_vector = embedder.embed([query])[0]
-    except EmbeddingError:
-        logger.exception("embedding the recall query failed")
-        raise
+    # An EmbeddingError goes up as it is: the API answers 503 and logs it once there.
+    query_vector = embedder.embed([query])[0]
     candidates = selectors.recall_candidates(
         agent=agent,
         query=query,

@@ -692,7 +692,7 @@ def in_process_breakdown(big_agent: Any, count: int, seed: int, run_session: str
     from memories import services
     from memories.embedding import get_embedder
 
-    embedder = get_embedder()  # the server's configuration (KRONVEX_ONNX_THREADS, default 1)
+    embedder = get_embedder()  # the server's configuration (KRONVEX_ONNX_THREADS)
     queries = corpus.generate_queries(count + 20, seed + 5)
     for query in queries[:20]:
         embedder.embed([query])
@@ -975,7 +975,8 @@ def main() -> int:
             "server": {
                 "workers": env.get("KRONVEX_WEB_WORKERS", "2"),
                 "threads": env.get("KRONVEX_WEB_THREADS", "4"),
-                "onnx_threads": env.get("KRONVEX_ONNX_THREADS", "1"),
+                "onnx_threads": health.get("embedder", {}).get("threads"),
+                "vector_cache_mb": env.get("KRONVEX_VECTOR_CACHE_MB", "256"),
                 "health": health,
             },
             "fill": fill,

@@ -211,7 +211,8 @@ CELERY_BEAT_SCHEDULE = {
 # Embeddings (memories/embedding.py).
 KRONVEX_EMBEDDER = env_str("KRONVEX_EMBEDDER", "local")
 KRONVEX_MODEL_DIR = Path(env_str("KRONVEX_MODEL_DIR") or KRONVEX_DATA_DIR / "models")
-KRONVEX_ONNX_THREADS = env_int("KRONVEX_ONNX_THREADS", 1, minimum=1)
+# Threads per embedding call: two halve a single query's time on a 2-core machine.
+KRONVEX_ONNX_THREADS = env_int("KRONVEX_ONNX_THREADS", min(os.cpu_count() or 1, 4), minimum=1)
 KRONVEX_EMBEDDING_BATCH_SIZE = env_int("KRONVEX_EMBEDDING_BATCH_SIZE", 64, minimum=1)
 KRONVEX_EMBEDDING_MODEL = env_str("KRONVEX_EMBEDDING_MODEL", "text-embedding-3-small")
 KRONVEX_EMBEDDING_DIMENSIONS = env_int("KRONVEX_EMBEDDING_DIMENSIONS", 1536, minimum=1)
@@ -227,6 +228,9 @@ KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.2)
 KRONVEX_RECENCY_MIDPOINT_DAYS = env_float("KRONVEX_RECENCY_MIDPOINT_DAYS", 30.0)
 KRONVEX_RECENCY_SCALE_DAYS = env_float("KRONVEX_RECENCY_SCALE_DAYS", 10.0)
 KRONVEX_FREQUENCY_SATURATION = env_int("KRONVEX_FREQUENCY_SATURATION", 50, minimum=1)
+# Per process: recall searches recently used agents' vectors in memory, exactly
+# (memories/vector_cache.py); 0 turns it off and every recall scans in PostgreSQL.
+KRONVEX_VECTOR_CACHE_MB = env_int("KRONVEX_VECTOR_CACHE_MB", 256, minimum=0)
 
 # Limits of the public API.
 KRONVEX_MAX_CONTENT_CHARS = env_int("KRONVEX_MAX_CONTENT_CHARS", 8000, minimum=1)

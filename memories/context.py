@@ -27,7 +27,7 @@ class ContextItem:
     type: str
     created_at: datetime
     content: str
-    embedding: Sequence[float] | None = None
+    embedding: Sequence[float] | np.ndarray | None = None
 
 
 def estimate_tokens(text: str) -> int:

@@ -623,7 +623,7 @@ def _create_embedder() -> Embedder:
     if backend == "local":
         return LocalEmbedder(
             _model_dir(),
-            threads=_positive_int_setting("KRONVEX_ONNX_THREADS", 1),
+            threads=_positive_int_setting("KRONVEX_ONNX_THREADS", min(os.cpu_count() or 1, 4)),
             batch_size=batch_size,
         )
     dimensions = getattr(settings, "KRONVEX_EMBEDDING_DIMENSIONS", 1536)

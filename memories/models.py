@@ -10,6 +10,9 @@ from pgvector.django import VectorField
 
 from billing.models import Account
 
+# Where agents' and memories' vector versions come from (see memories/vector_cache.py).
+VECTOR_VERSION_SEQUENCE = "memories_vector_version_seq"
+
 # The text-search configuration used for the lexical index and lexical queries.
 SEARCH_CONFIG = "english"
 
@@ -30,6 +33,10 @@ class Agent(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Raised (from VECTOR_VERSION_SEQUENCE) by every change to the agent's ready vectors,
+    # and the deletion one by deletions: recall's in-process vector copies compare them.
+    vector_version = models.BigIntegerField(default=0, editable=False)
+    vector_pruned_version = models.BigIntegerField(default=0, editable=False)
 
     objects = AgentQuerySet.as_manager()
 
@@ -101,6 +108,8 @@ class Memory(models.Model):
         max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING
     )
     embedding_error = models.TextField(blank=True, default="")
+    # The agent's vector version of the last change to this memory's vector or filters.
+    vector_version = models.BigIntegerField(default=0, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchVector("content", config=SEARCH_CONFIG),
         output_field=SearchVectorField(),
@@ -133,6 +142,7 @@ class Memory(models.Model):
                 name="memory_unembedded",
                 condition=~Q(status="ready"),
             ),
+            models.Index(fields=["agent", "vector_version"], name="memory_vector_version"),
             models.Index(
                 fields=["expires_at"],
                 name="memory_expiring",

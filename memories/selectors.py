@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from billing.models import Account
 from memories.exceptions import AgentNotFound, MemoryNotFound
 from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, Memory, live_condition
 from memories.ranking import Candidate
+from memories.vector_cache import get_vector_cache
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:
@@ -93,7 +95,7 @@ def session_list(*, agent: Agent) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class RecallCandidate(Candidate):
     memory: Memory | None = None
-    embedding: list[float] | None = None
+    embedding: Sequence[float] | np.ndarray | None = None
 
 
 _CANDIDATE_FIELDS = (
@@ -129,36 +131,61 @@ def recall_candidates(
     """The agent's memories most relevant to the query: exact vector search, plus lexical
     matches among memories whose vector has not landed yet.
 
-    The vector search is exact (a filtered scan ordered by cosine distance): with
-    pgvector < 0.8 an HNSW index under an agent filter returns fewer rows than asked.
+    The vector search is exact: a brute-force search of the agent's vectors held in
+    memory (memories/vector_cache.py), or a filtered scan ordered by cosine distance in
+    PostgreSQL. With pgvector < 0.8 an HNSW index under an agent filter returns fewer
+    rows than asked.
     """
-    base = Memory.objects.live().filter(agent=agent)
+    now = timezone.now()
+    base = Memory.objects.live(now).filter(agent=agent)
     if session_id is not None:
         base = base.filter(session_id=session_id)
     if memory_type is not None:
         base = base.filter(type=memory_type)
 
-    # Two steps: distances from the covering index alone, then the winners' rows.
-    nearest = list(
-        base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
-        .annotate(distance=CosineDistance("embedding", query_vector))
-        .order_by("distance")
-        .values_list("id", "distance")[:limit]
+    # Two steps: the nearest ids, then the winners' rows.
+    neighbours = get_vector_cache().nearest(
+        agent=agent,
+        model_name=model_name,
+        dimensions=len(query_vector),
+        query=query_vector,
+        limit=limit,
+        now=now,
+        session_id=session_id,
+        memory_type=memory_type,
     )
+    vectors: dict[int, Any] = {}
+    if neighbours is not None:
+        nearest = [(item.memory_id, item.similarity) for item in neighbours]
+        vectors = {item.memory_id: item.vector for item in neighbours}
+    else:
+        # From the covering index alone (an index-only scan).
+        nearest = [
+            (pk, 1.0 - float(distance))
+            for pk, distance in base.filter(
+                status=EmbeddingStatus.READY, embedding_model=model_name
+            )
+            .annotate(distance=CosineDistance("embedding", query_vector))
+            .order_by("distance")
+            .values_list("id", "distance")[:limit]
+        ]
+    fetch_vectors = with_vectors and neighbours is None
     rows = Memory.objects.only(
-        *_CANDIDATE_FIELDS, *(["embedding"] if with_vectors else [])
+        *_CANDIDATE_FIELDS, *(["embedding"] if fetch_vectors else [])
     ).in_bulk([pk for pk, _ in nearest])
     candidates = [
         RecallCandidate(
-            similarity=1.0 - float(distance),
+            similarity=similarity,
             type=rows[pk].type,
             created_at=rows[pk].created_at,
             access_count=rows[pk].access_count,
             pinned=rows[pk].pinned,
             memory=rows[pk],
-            embedding=rows[pk].embedding if with_vectors else None,
+            embedding=(
+                (vectors[pk] if pk in vectors else rows[pk].embedding) if with_vectors else None
+            ),
         )
-        for pk, distance in nearest
+        for pk, similarity in nearest
         if pk in rows  # deleted between the two steps
     ]
     candidates.extend(_lexical_pending(base, query=query, limit=limit))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,7 +21,7 @@ from billing.models import Account
 from memories import context, ranking, selectors
 from memories.embedding import get_embedder
 from memories.exceptions import AgentAlreadyExists, InvalidInput
-from memories.models import Agent, EmbeddingStatus, Memory
+from memories.models import VECTOR_VERSION_SEQUENCE, Agent, EmbeddingStatus, Memory
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,36 @@ def ranking_weights() -> ranking.RankingWeights:
         recency_scale_days=settings.KRONVEX_RECENCY_SCALE_DAYS,
         frequency_saturation=settings.KRONVEX_FREQUENCY_SATURATION,
     )
+
+
+def _vectors_changed(*, agent_ids: set[int], pruned: bool = False) -> dict[int, int]:
+    """Give each agent a new vector version in the current transaction; agent id -> version.
+
+    Call it after the change, inside its transaction. The rows are locked in id order and
+    the value drawn once the lock is held, so one agent's versions commit in increasing
+    order (what memories/vector_cache.py relies on). `pruned` marks deletions.
+    """
+    if not agent_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE memories_agent AS agent
+            SET vector_version = drawn.version,
+                vector_pruned_version = CASE WHEN %s THEN drawn.version
+                                             ELSE agent.vector_pruned_version END
+            FROM (
+                SELECT id, nextval(%s) AS version
+                FROM (
+                    SELECT id FROM memories_agent WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+                ) AS locked
+            ) AS drawn
+            WHERE agent.id = drawn.id
+            RETURNING agent.id, agent.vector_version
+            """,
+            [pruned, VECTOR_VERSION_SEQUENCE, sorted(agent_ids)],
+        )
+        return dict(cursor.fetchall())
 
 
 # -- agents ----------------------------------------------------------------------
@@ -186,7 +218,7 @@ def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
         claimed = list(
             Memory.objects.select_for_update(skip_locked=True)
             .filter(pk__in=memory_ids, status=EmbeddingStatus.PENDING)
-            .only("id", "content")
+            .only("id", "agent_id", "content")
         )
         if len(claimed) < fill_to:
             claimed += list(
@@ -194,17 +226,20 @@ def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
                 .filter(status=EmbeddingStatus.PENDING)
                 .exclude(pk__in=memory_ids)
                 .order_by("created_at")
-                .only("id", "content")[: fill_to - len(claimed)]
+                .only("id", "agent_id", "content")[: fill_to - len(claimed)]
             )
         if not claimed:
             return 0
         vectors = embedder.embed([memory.content for memory in claimed])
+        # After the slow part, so the agents' rows are locked only for the writes.
+        versions = _vectors_changed(agent_ids={memory.agent_id for memory in claimed})
         for memory, vector in zip(claimed, vectors, strict=True):
             memory.embedding = vector
             memory.embedding_model = embedder.model_name
             memory.status = EmbeddingStatus.READY
             memory.embedding_error = ""
-        fields = ["embedding", "embedding_model", "status", "embedding_error"]
+            memory.vector_version = versions[memory.agent_id]
+        fields = ["embedding", "embedding_model", "status", "embedding_error", "vector_version"]
         if len(claimed) == 1:
             # A plain UPDATE: bulk_update's CASE over one row costs several ms more.
             claimed[0].save(update_fields=fields)
@@ -226,7 +261,7 @@ def memories_mark_failed(*, memory_ids: list[int], reason: str) -> int:
 class Recalled:
     memory: Memory
     score: ranking.Score
-    embedding: list[float] | None
+    embedding: Sequence[float] | np.ndarray | None
 
 
 def recall(
@@ -355,27 +390,44 @@ def memory_update(
     elif ttl_days is not None or ttl_seconds is not None:
         memory.expires_at = expiry(now=timezone.now(), ttl_days=ttl_days, ttl_seconds=ttl_seconds)
         changed.append("expires_at")
-    if changed:
+    if not changed:
+        return memory
+    with transaction.atomic():
+        if {"pinned", "type", "expires_at"} & set(changed):
+            # Recall filters on these: its vector copies must see the change.
+            versions = _vectors_changed(agent_ids={memory.agent_id})
+            memory.vector_version = versions[memory.agent_id]
+            changed.append("vector_version")
         memory.save(update_fields=[*changed, "updated_at"])
     return memory
 
 
+@transaction.atomic
 def forget(*, memory: Memory) -> None:
     """Delete one memory for good."""
     memory.delete()
+    _vectors_changed(agent_ids={memory.agent_id}, pruned=True)
 
 
+@transaction.atomic
 def memories_delete(*, agent: Agent, session_id: str | None = None) -> int:
     """Delete an agent's memories, or only one session's; returns how many."""
     memories = Memory.objects.filter(agent=agent)
     if session_id is not None:
         memories = memories.filter(session_id=session_id)
     deleted, _ = memories.delete()
+    if deleted:
+        _vectors_changed(agent_ids={agent.pk}, pruned=True)
     return deleted
 
 
+@transaction.atomic
 def memories_purge_expired() -> int:
-    deleted, _ = Memory.objects.expired().delete()
+    now = timezone.now()
+    expired = Memory.objects.expired(now)
+    agent_ids = set(expired.values_list("agent_id", flat=True).distinct())
+    deleted, _ = expired.delete()
     if deleted:
+        _vectors_changed(agent_ids=agent_ids, pruned=True)
         logger.info("purged %d expired memories", deleted)
     return deleted

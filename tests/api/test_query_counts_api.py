@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 # remember: key, agent, BEGIN, INSERT, COMMIT, then the embedding task's BEGIN,
-# SELECT ... FOR UPDATE, UPDATE, COMMIT, and the status re-read.
-REMEMBER_QUERIES = 10
+# SELECT ... FOR UPDATE, the agent's vector version, UPDATE, COMMIT, and the status re-read.
+REMEMBER_QUERIES = 11
 # recall: key, agent, vector search (ids and distances from the covering index), the
 # winners' rows, lexical search of unembedded memories, access UPDATE.
 RECALL_QUERIES = 6

@@ -10,6 +10,7 @@ from django.utils import timezone
 from memories import ranking, services
 from memories.embedding import get_embedder
 from memories.models import Agent, EmbeddingStatus, Memory
+from memories.vector_cache import get_vector_cache
 
 AGENTS = 50
 MEMORIES_PER_AGENT = 120
@@ -108,7 +109,13 @@ def brute_force(agent: Agent, query: str, top_k: int) -> list[tuple[str, float]]
     return [(str(by_candidate[id(item.candidate)].uuid), item.score.confidence) for item in ranked]
 
 
-def test_every_agent_gets_its_exact_top_k_among_50_agents(crowded_database):
+# Committed rows, so recall may fill its in-process vector copies from them.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("vector_cache_mb", [256, 0], ids=["in-memory", "postgres"])
+def test_every_agent_gets_its_exact_top_k_among_50_agents(
+    crowded_database, settings, vector_cache_mb
+):
+    settings.KRONVEX_VECTOR_CACHE_MB = vector_cache_mb
     assert Memory.objects.count() == AGENTS * MEMORIES_PER_AGENT
     rng = random.Random(11)
     for agent in crowded_database:
@@ -123,3 +130,5 @@ def test_every_agent_gets_its_exact_top_k_among_50_agents(crowded_database):
         ), agent.slug
         assert {str(item.memory.uuid) for item in recalled} == {uuid for uuid, _ in expected}
         assert {item.memory.agent_id for item in recalled} == {agent.pk}
+        cached = get_vector_cache().holds(agent_pk=agent.pk, model_name=get_embedder().model_name)
+        assert cached == bool(vector_cache_mb)

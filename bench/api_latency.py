@@ -39,14 +39,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import requests
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# As in the server, before numpy loads: one BLAS thread (see kronvex/__init__.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import corpus  # noqa: E402 - needs the path above
+import numpy as np  # noqa: E402
+import requests  # noqa: E402
 
 BIG_AGENT = "bench-large"
 EMAIL = "bench@example.com"

@@ -144,7 +144,7 @@ def recall_candidates(
         base = base.filter(type=memory_type)
 
     # Two steps: the nearest ids, then the winners' rows.
-    neighbours = get_vector_cache().nearest(
+    found = get_vector_cache().nearest(
         agent=agent,
         model_name=model_name,
         dimensions=len(query_vector),
@@ -155,9 +155,9 @@ def recall_candidates(
         memory_type=memory_type,
     )
     vectors: dict[int, Any] = {}
-    if neighbours is not None:
-        nearest = [(item.memory_id, item.similarity) for item in neighbours]
-        vectors = {item.memory_id: item.vector for item in neighbours}
+    if found is not None:
+        nearest = [(item.memory_id, item.similarity) for item in found.neighbours]
+        vectors = {item.memory_id: item.vector for item in found.neighbours}
     else:
         # From the covering index alone (an index-only scan).
         nearest = [
@@ -169,7 +169,7 @@ def recall_candidates(
             .order_by("distance")
             .values_list("id", "distance")[:limit]
         ]
-    fetch_vectors = with_vectors and neighbours is None
+    fetch_vectors = with_vectors and found is None
     rows = Memory.objects.only(
         *_CANDIDATE_FIELDS, *(["embedding"] if fetch_vectors else [])
     ).in_bulk([pk for pk, _ in nearest])
@@ -188,7 +188,8 @@ def recall_candidates(
         for pk, similarity in nearest
         if pk in rows  # deleted between the two steps
     ]
-    candidates.extend(_lexical_pending(base, query=query, limit=limit))
+    if found is None or found.unembedded:
+        candidates.extend(_lexical_pending(base, query=query, limit=limit))
     return candidates
 
 

@@ -167,10 +167,12 @@ def expiry(*, now: datetime, ttl_days: int | None, ttl_seconds: int | None) -> d
     return None
 
 
-def _enqueue_embedding(memory_ids: list[int]) -> None:
+def _enqueue_embedding(memory_ids: list[int], embedded: list[int]) -> None:
     from memories.tasks import embed_memories
 
-    embed_memories.delay(memory_ids)
+    result = embed_memories.delay(memory_ids)
+    if settings.CELERY_TASK_ALWAYS_EAGER and result.successful():
+        embedded.append(result.result)
 
 
 def remember(
@@ -187,22 +189,28 @@ def remember(
 ) -> Memory:
     """Store a memory durably, then have it embedded (in-process, or by a worker)."""
     now = timezone.now()
-    with transaction.atomic():
-        memory = Memory.objects.create(
-            account_id=agent.account_id,
-            agent=agent,
-            content=content,
-            type=memory_type,
-            session_id=session_id,
-            metadata=metadata or {},
-            pinned=pinned,
-            expires_at=expiry(now=now, ttl_days=ttl_days, ttl_seconds=ttl_seconds),
-            created_at=created_at or now,
-            status=EmbeddingStatus.PENDING,
-        )
-        # robust: a broker that cannot take the task must not undo an accepted memory.
-        transaction.on_commit(partial(_enqueue_embedding, [memory.pk]), robust=True)
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    # One INSERT: committed on its own (or with the caller's transaction) before the
+    # embedding is queued.
+    memory = Memory.objects.create(
+        account_id=agent.account_id,
+        agent=agent,
+        content=content,
+        type=memory_type,
+        session_id=session_id,
+        metadata=metadata or {},
+        pinned=pinned,
+        expires_at=expiry(now=now, ttl_days=ttl_days, ttl_seconds=ttl_seconds),
+        created_at=created_at or now,
+        status=EmbeddingStatus.PENDING,
+    )
+    embedded: list[int] = []
+    # robust: a broker that cannot take the task must not undo an accepted memory.
+    transaction.on_commit(partial(_enqueue_embedding, [memory.pk], embedded), robust=True)
+    if embedded == [1]:
+        # The in-process task has just embedded exactly this memory, and nothing else.
+        memory.status = EmbeddingStatus.READY
+        memory.embedding_model = get_embedder().model_name
+    elif settings.CELERY_TASK_ALWAYS_EAGER:
         memory.refresh_from_db(fields=["status", "embedding_model", "embedding_error"])
     return memory
 

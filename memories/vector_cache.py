@@ -49,7 +49,11 @@ _UNKNOWN_SESSION = -2  # a session no cached row holds: nothing matches
 # Bytes per cached row besides the vector: id, expiry, session code, type, pin.
 _ROW_OVERHEAD = 8 + 8 + 4 + 1 + 1
 # Constant SQL: values only ever travel as parameters.
-_VERSIONS_SQL = "SELECT vector_version, vector_pruned_version FROM memories_agent WHERE id = %s"
+_VERSIONS_SQL = (
+    "SELECT vector_version, vector_pruned_version, "
+    "EXISTS (SELECT FROM memories_memory WHERE agent_id = %s AND status <> %s) "
+    "FROM memories_agent WHERE id = %s"
+)
 _LOAD_SQL = (
     "SELECT id, vector_send(embedding), pinned, expires_at, session_id, type "
     "FROM memories_memory WHERE agent_id = %s AND embedding_model = %s AND status = %s LIMIT %s"
@@ -69,6 +73,14 @@ class Neighbour:
     memory_id: int
     similarity: float
     vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Nearest:
+    neighbours: list[Neighbour]
+    # Whether the agent had memories without a vector when its versions were read
+    # (the partial index on them makes this free): if not, no lexical fallback is needed.
+    unembedded: bool
 
 
 def _expiry(value: datetime | None) -> float:
@@ -245,49 +257,52 @@ class VectorCache:
         now: datetime,
         session_id: str | None = None,
         memory_type: str | None = None,
-    ) -> list[Neighbour] | None:
+    ) -> Nearest | None:
         """The agent's nearest live memories, or None when the cache cannot answer exactly
         (turned off, agent too large, or stale inside a transaction)."""
         if self.budget_bytes <= 0:
             return None
         key = (agent.pk, model_name)
-        entry = self._current(key, agent, dimensions)
+        entry, unembedded = self._current(key, agent, dimensions)
         if entry is None:
             return None
         with entry.lock:
-            return entry.nearest(
+            neighbours = entry.nearest(
                 query, limit=limit, now=now, session_id=session_id, memory_type=memory_type
             )
+        return Nearest(neighbours=neighbours, unembedded=unembedded)
 
-    def _current(self, key: tuple[int, str], agent: Agent, dimensions: int) -> AgentVectors | None:
+    def _current(
+        self, key: tuple[int, str], agent: Agent, dimensions: int
+    ) -> tuple[AgentVectors | None, bool]:
         # Loading or refreshing reads the database, which must show committed rows only:
         # inside a transaction (which may see its own uncommitted rows and roll back) only
         # a copy that is already current can answer.
         if connection.in_atomic_block and not self.holds(agent_pk=key[0], model_name=key[1]):
-            return None
+            return None, True
         # The versions as committed now, not as the caller's Agent instance last saw them.
         with connection.cursor() as cursor:
-            cursor.execute(_VERSIONS_SQL, [agent.pk])
+            cursor.execute(_VERSIONS_SQL, [agent.pk, EmbeddingStatus.READY, agent.pk])
             row = cursor.fetchone()
         if row is None:
-            return None
-        version, pruned_version = row
+            return None, True
+        version, pruned_version, unembedded = row
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             elif self._too_large.get(key) == pruned_version:
-                return None
+                return None, unembedded
         # A copy newer than the versions read here is as good.
         if entry is not None and entry.version >= version:
-            return entry
+            return entry, unembedded
         if connection.in_atomic_block:
-            return None
+            return None, unembedded
         if entry is not None:
             with entry.lock:
                 if entry.version < version:
                     self._refresh(entry, agent.pk, key[1], version, pruned_version)
-            return entry
+            return entry, unembedded
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
@@ -295,7 +310,7 @@ class VectorCache:
                 entry = self._entries.get(key)
             if entry is None or entry.version < version:
                 entry = self._load(key, version, pruned_version, dimensions)
-        return entry
+        return entry, unembedded
 
     def _load(
         self, key: tuple[int, str], version: int, pruned_version: int, dimensions: int

@@ -53,7 +53,11 @@ def nearest(cache: VectorCache, agent: Agent, query: str, **filters) -> list[int
         now=filters.pop("now", timezone.now()),
         **filters,
     )
-    return None if found is None else in_order((item.memory_id, item.similarity) for item in found)
+    return (
+        None
+        if found is None
+        else in_order((item.memory_id, item.similarity) for item in found.neighbours)
+    )
 
 
 def _sql_ids(agent: Agent, query: str, **filters) -> list[int]:
@@ -168,6 +172,38 @@ def test_two_processes_each_follow_every_change(agent, settings):
     assert nearest(first, agent, query, memory_type="procedural") == _sql_ids(
         agent, query, memory_type="procedural"
     )
+
+
+def test_memories_without_a_vector_are_still_found_lexically(agent):
+    embedder = get_embedder()
+    cache = get_vector_cache()
+    query = embedder.embed(["gardening"])[0]
+    found = cache.nearest(
+        agent=agent,
+        model_name=embedder.model_name,
+        dimensions=embedder.dimensions,
+        query=query,
+        limit=5,
+        now=timezone.now(),
+    )
+    assert found is not None and not found.unembedded
+    # A memory whose embedding has not landed (a worker is behind, or the provider failed).
+    Memory.objects.create(
+        account=agent.account,
+        agent=agent,
+        content="Gardening on Sunday mornings",
+        status=EmbeddingStatus.FAILED,
+    )
+    found = cache.nearest(
+        agent=agent,
+        model_name=embedder.model_name,
+        dimensions=embedder.dimensions,
+        query=query,
+        limit=5,
+        now=timezone.now(),
+    )
+    assert found is not None and found.unembedded
+    assert recalled_contents(agent, "gardening", top_k=1) == ["Gardening on Sunday mornings"]
 
 
 def test_a_stale_copy_is_not_refreshed_inside_a_transaction(agent):

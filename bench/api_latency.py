@@ -882,8 +882,13 @@ def main() -> int:
             batch_size=args.batch_size,
         )
         del embedder
+        # Earlier runs leave dead rows (recall counts accesses, remembered memories are
+        # deleted): vacuum now, or autovacuum may take a core in the middle of a pass.
+        log("VACUUM ANALYZE memories_memory...")
+        began = time.perf_counter()
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE memories_memory")
+            cursor.execute("VACUUM (ANALYZE) memories_memory")
+        log(f"  done in {time.perf_counter() - began:.1f}s")
         big_agent = Agent.objects.get(account=account, slug=BIG_AGENT)
         agent_rows = existing_counts(account).get(BIG_AGENT, 0)
         log(f"Database: {fill['memories']:,} memories; {BIG_AGENT} has {agent_rows:,}.")

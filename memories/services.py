@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -315,9 +314,14 @@ def recall(
 def _count_access(memories: list[Memory], *, now: datetime) -> None:
     if not memories:
         return
-    Memory.objects.filter(pk__in=[memory.pk for memory in memories]).update(
-        access_count=F("access_count") + 1, last_accessed_at=now
-    )
+    # A plain statement: on recall's hot path the ORM's UPDATE building costs more than
+    # PostgreSQL's part.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE memories_memory SET access_count = access_count + 1, last_accessed_at = %s "
+            "WHERE id = ANY(%s)",
+            [now, [memory.pk for memory in memories]],
+        )
     for memory in memories:
         memory.access_count += 1
         memory.last_accessed_at = now

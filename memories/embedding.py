@@ -385,7 +385,12 @@ class LocalEmbedder:
         result = np.empty((len(items), self.dimensions), dtype=np.float32)
         if not items:
             return result
-        encodings = self._tokenizer.encode_batch(items)
+        # One text (every query) skips the batch path's thread pool.
+        encodings = (
+            [self._tokenizer.encode(items[0])]
+            if len(items) == 1
+            else self._tokenizer.encode_batch(items)
+        )
         # Shortest first, so each chunk pads to a similar length and little compute is wasted.
         order = sorted(range(len(items)), key=lambda index: len(encodings[index].ids))
         for start in range(0, len(order), self._batch_size):

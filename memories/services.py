@@ -214,6 +214,27 @@ def remember(
     return memory
 
 
+# Plain statements: remember runs this in-process on every call, where the ORM's query
+# building costs more than PostgreSQL's part, and one UPDATE stores any batch.
+_CLAIM_SQL = """
+    SELECT id, agent_id, content FROM memories_memory
+    WHERE id = ANY(%s) AND status = 'pending'
+    ORDER BY id FOR UPDATE SKIP LOCKED
+"""
+_CLAIM_MORE_SQL = """
+    SELECT id, agent_id, content FROM memories_memory
+    WHERE status = 'pending' AND NOT id = ANY(%s)
+    ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_STORE_VECTORS_SQL = """
+    UPDATE memories_memory AS memory
+    SET embedding = stored.embedding::vector, vector_version = stored.version,
+        embedding_model = %s, status = 'ready', embedding_error = ''
+    FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS stored(id, embedding, version)
+    WHERE memory.id = stored.id
+"""
+
+
 def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
     """Embed the given pending memories, plus older waiting ones up to `fill_to` in all.
 
@@ -221,37 +242,27 @@ def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
     instead of embedding the same rows twice. Returns how many were embedded.
     """
     embedder = get_embedder()
-    with transaction.atomic():
-        claimed = list(
-            Memory.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=memory_ids, status=EmbeddingStatus.PENDING)
-            .only("id", "agent_id", "content")
-        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [list(memory_ids)])
+        claimed = cursor.fetchall()
         if len(claimed) < fill_to:
-            claimed += list(
-                Memory.objects.select_for_update(skip_locked=True)
-                .filter(status=EmbeddingStatus.PENDING)
-                .exclude(pk__in=memory_ids)
-                .order_by("created_at")
-                .only("id", "agent_id", "content")[: fill_to - len(claimed)]
-            )
+            cursor.execute(_CLAIM_MORE_SQL, [list(memory_ids), fill_to - len(claimed)])
+            claimed += cursor.fetchall()
         if not claimed:
             return 0
-        vectors = embedder.embed([memory.content for memory in claimed])
+        vectors = embedder.embed([content for _, _, content in claimed])
         # After the slow part, so the agents' rows are locked only for the writes.
-        versions = _vectors_changed(agent_ids={memory.agent_id for memory in claimed})
-        for memory, vector in zip(claimed, vectors, strict=True):
-            memory.embedding = vector
-            memory.embedding_model = embedder.model_name
-            memory.status = EmbeddingStatus.READY
-            memory.embedding_error = ""
-            memory.vector_version = versions[memory.agent_id]
-        fields = ["embedding", "embedding_model", "status", "embedding_error", "vector_version"]
-        if len(claimed) == 1:
-            # A plain UPDATE: bulk_update's CASE over one row costs several ms more.
-            claimed[0].save(update_fields=fields)
-        else:
-            Memory.objects.bulk_update(claimed, fields)
+        versions = _vectors_changed(agent_ids={agent_id for _, agent_id, _ in claimed})
+        embedding_field = Memory._meta.get_field("embedding")
+        cursor.execute(
+            _STORE_VECTORS_SQL,
+            [
+                embedder.model_name,
+                [memory_id for memory_id, _, _ in claimed],
+                [embedding_field.get_prep_value(vector) for vector in vectors],
+                [versions[agent_id] for _, agent_id, _ in claimed],
+            ],
+        )
     return len(claimed)
 
 

@@ -2,11 +2,12 @@
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
 from memories import services
-from memories.embedding import EmbeddingError, reset_embedder
+from memories.embedding import EmbeddingError, get_embedder, reset_embedder
 from memories.models import Agent, EmbeddingStatus, Memory
 from tests.fakes.openai_server import FakeEmbeddingServer
 
@@ -79,6 +80,13 @@ def test_worker_batch_takes_other_waiting_memories_along(agent, fake_embedder):
     embedded = services.memories_embed(memory_ids=[waiting[-1].pk], fill_to=64)
     assert embedded == 5
     assert set(Memory.objects.values_list("status", flat=True)) == {EmbeddingStatus.READY}
+    # Each row holds its own text's vector, and the agent's new vector version.
+    embedder = get_embedder()
+    agent.refresh_from_db()
+    for memory in Memory.objects.filter(pk__in=[m.pk for m in waiting]):
+        assert np.allclose(memory.embedding, embedder.embed([memory.content])[0], atol=1e-6)
+        assert memory.embedding_model == embedder.model_name
+        assert memory.vector_version == agent.vector_version > 0
     # Idempotent: a second run finds nothing left to do.
     assert services.memories_embed(memory_ids=[waiting[-1].pk], fill_to=64) == 0
 

@@ -526,19 +526,27 @@ class Client:
     would be counted as the service's latency.
     """
 
+    # gunicorn closes a keep-alive connection after 2 s without a request.
+    IDLE_SECONDS = 1.0
+
     def __init__(self, base_url: str, api_key: str) -> None:
         address = urllib.parse.urlsplit(base_url)
         self.connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
         self.headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+        self.last_used = 0.0
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if time.monotonic() - self.last_used > self.IDLE_SECONDS:
+            self.connection.close()  # the server may have closed it: open a fresh one
         try:
             self.connection.request("POST", path, body=body, headers=self.headers)
             response = self.connection.getresponse()
-            return response.status, response.read()
+            content = response.read()
         except (http.client.HTTPException, OSError):
             self.connection.close()  # reconnects on the next call
             raise
+        self.last_used = time.monotonic()
+        return response.status, content
 
     def close(self) -> None:
         self.connection.close()

@@ -302,6 +302,12 @@ class VectorCache:
             with entry.lock:
                 if entry.version < version:
                     self._refresh(entry, agent.pk, key[1], version, pruned_version)
+                grown_too_large = entry.size > self._max_rows(dimensions)
+            if grown_too_large:
+                with self._lock:
+                    self._entries.pop(key, None)
+                    self._too_large[key] = pruned_version
+                return None, unembedded
             return entry, unembedded
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
@@ -312,11 +318,14 @@ class VectorCache:
                 entry = self._load(key, version, pruned_version, dimensions)
         return entry, unembedded
 
+    def _max_rows(self, dimensions: int) -> int:
+        return self.budget_bytes // (dimensions * 4 + _ROW_OVERHEAD)
+
     def _load(
         self, key: tuple[int, str], version: int, pruned_version: int, dimensions: int
     ) -> AgentVectors | None:
         agent_pk, model_name = key
-        max_rows = self.budget_bytes // (dimensions * 4 + _ROW_OVERHEAD)
+        max_rows = self._max_rows(dimensions)
         # The version read before the rows: anything committed after it has a higher
         # version and is read again by the next refresh (upserts are idempotent).
         entry = AgentVectors(version=version, dimensions=dimensions)

@@ -225,6 +225,15 @@ def test_an_agent_larger_than_the_budget_is_searched_in_postgres(agent):
     assert nearest(cache, agent, "tea") is not None, "it fits once a memory is deleted"
 
 
+def test_an_agent_that_outgrows_the_budget_moves_to_postgres(agent):
+    dimensions = get_embedder().dimensions
+    cache = VectorCache(budget_bytes=len(TEXTS) * (dimensions * 4 + 22))
+    assert nearest(cache, agent, "tea") is not None
+    services.remember(agent=agent, content="One memory too many")
+    assert nearest(cache, agent, "tea") is None
+    assert not cache.holds(agent_pk=agent.pk, model_name=get_embedder().model_name)
+
+
 def test_least_recently_used_agents_leave_first(account, fake_embedder):
     agents = []
     for index in range(3):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,11 +119,16 @@ _CANDIDATE_FIELDS = (
 )
 
 
-def _memories_by_id(ids: list[int], *, with_vectors: bool) -> dict[int, Memory]:
-    """The candidates' rows, read with one plain query: on recall's hot path the ORM's
-    query building and row handling cost more than PostgreSQL's part."""
-    if not ids:
-        return {}
+@dataclass(frozen=True)
+class _RowQuery:
+    sql: str
+    attnames: list[str]
+    converters: list[tuple[int, list[Any]]]
+
+
+@functools.cache
+def _row_query(with_vectors: bool) -> _RowQuery:
+    """Built once per shape: the SQL, the attribute names and the value converters."""
     wanted = {*_CANDIDATE_FIELDS, *(["embedding"] if with_vectors else [])}
     # In the model's field order, which Model.from_db expects.
     fields = [
@@ -136,21 +142,31 @@ def _memories_by_id(ids: list[int], *, with_vectors: bool) -> dict[int, Memory]:
         f"FROM {Memory._meta.db_table} WHERE id = ANY(%s)"
     )
     converters = [
-        (index, field.get_db_converters(connection))
-        for index, field in enumerate(fields)
-        if field.get_db_converters(connection)
+        (index, field.get_db_converters(connection)) for index, field in enumerate(fields)
     ]
-    attnames = [field.attname for field in fields]
+    return _RowQuery(
+        sql=sql,
+        attnames=[field.attname for field in fields],
+        converters=[(index, functions) for index, functions in converters if functions],
+    )
+
+
+def _memories_by_id(ids: list[int], *, with_vectors: bool) -> dict[int, Memory]:
+    """The candidates' rows, read with one plain query: on recall's hot path the ORM's
+    query building and row handling cost more than PostgreSQL's part."""
+    if not ids:
+        return {}
+    query = _row_query(with_vectors)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids])
+        cursor.execute(query.sql, [ids])
         rows = cursor.fetchall()
     memories = {}
     for row in rows:
         values = list(row)
-        for index, functions in converters:
+        for index, functions in query.converters:
             for convert in functions:
                 values[index] = convert(values[index], None, connection)
-        memory = Memory.from_db(connection.alias, attnames, values)
+        memory = Memory.from_db(connection.alias, query.attnames, values)
         memories[memory.pk] = memory
     return memories
 

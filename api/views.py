@@ -23,6 +23,7 @@ from api.fields import (
 )
 from api.payloads import agent_json, memory_json, recalled_json
 from billing.models import Account
+from billing.usage import usage_record
 from memories import selectors, services
 from memories.models import Agent
 
@@ -152,6 +153,7 @@ class RememberApi(AccountApi):
             ttl_seconds=data.get("ttl_seconds"),
             created_at=data.get("created_at"),
         )
+        usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="remember")
         return Response(memory_json(memory, agent=agent))
 
 
@@ -189,6 +191,7 @@ class RecallApi(AccountApi):
             memory_type=type_from(data),
             threshold=data.get("threshold"),
         )
+        usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="recall")
         return Response({"memories": [recalled_json(item, agent=agent) for item in recalled]})
 
 
@@ -211,6 +214,7 @@ class InjectContextApi(AccountApi):
             max_tokens=data.get("max_tokens"),
             threshold=data.get("threshold"),
         )
+        usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="inject_context")
         return Response(
             {
                 "context": injected.context,

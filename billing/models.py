@@ -35,3 +35,27 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.account} ({self.role})"
+
+
+class UsageDay(models.Model):
+    """One agent's metered API calls on one UTC day, added to by the usage meter's flushes."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_days")
+    # The agent's public id, not a foreign key: billing never imports memories, and an
+    # account's usage stays counted after the agent is deleted.
+    agent_uuid = models.UUIDField()
+    day = models.DateField()
+    remember_calls = models.PositiveBigIntegerField(default=0)
+    recall_calls = models.PositiveBigIntegerField(default=0)
+    inject_context_calls = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "agent_uuid", "day"], name="usageday_unique_agent_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "day"], name="usageday_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.agent_uuid} {self.day}"

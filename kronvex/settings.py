@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "allauth",
+    "allauth.account",
     "billing",
     "memories",
     "api",
@@ -117,6 +119,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -163,6 +166,83 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# Accounts (django-allauth): email and password, the email confirmed before first login.
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_BY_CODE_ENABLED = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Kronvex] "
+ACCOUNT_ADAPTER = "dashboard.adapters.AccountAdapter"
+ACCOUNT_USER_DISPLAY = "dashboard.adapters.user_display"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("KRONVEX_URL_SCHEME", "http")
+# Throttles against guessing, counted in the cache shared by every web process.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/300s/key",
+    "signup": "10/m/ip,50/h/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "confirm_email": "1/180s/key",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+}
+
+# Mail: SMTP when EMAIL_HOST is set; otherwise each message is written to the
+# console, or to a file in KRONVEX_EMAIL_FILE_DIR when that is set.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Kronvex <noreply@localhost>")
+KRONVEX_EMAIL_FILE_DIR = env_str("KRONVEX_EMAIL_FILE_DIR")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+elif KRONVEX_EMAIL_FILE_DIR:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = KRONVEX_EMAIL_FILE_DIR
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# The cache holds sign-in throttles: shared by the processes of one machine in a
+# folder by default; KRONVEX_CACHE_URL=redis://... shares it across machines.
+KRONVEX_CACHE_URL = env_str("KRONVEX_CACHE_URL")
+if KRONVEX_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    _cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": KRONVEX_CACHE_URL,
+    }
+elif KRONVEX_CACHE_URL.startswith("locmem://"):
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+elif KRONVEX_CACHE_URL:
+    raise ImproperlyConfigured(
+        f"KRONVEX_CACHE_URL must be redis://..., rediss://..., unix://... or locmem://, "
+        f"not {KRONVEX_CACHE_URL!r}"
+    )
+else:
+    _cache = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(KRONVEX_DATA_DIR / "cache"),
+    }
+CACHES = {"default": _cache}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -243,6 +323,9 @@ PORT = env_int("PORT", 8000, minimum=1)
 KRONVEX_HOST = env_str("KRONVEX_HOST", "127.0.0.1")
 KRONVEX_WEB_WORKERS = env_int("KRONVEX_WEB_WORKERS", 2, minimum=1)
 KRONVEX_WEB_THREADS = env_int("KRONVEX_WEB_THREADS", 4, minimum=1)
+
+# Usage counters (billing/usage.py) are written at most this often per process.
+KRONVEX_USAGE_FLUSH_SECONDS = env_float("KRONVEX_USAGE_FLUSH_SECONDS", 5.0)
 
 LOGGING = {
     "version": 1,

@@ -1,13 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
 
 from api.health import healthz_view
+from dashboard import views as site_views
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", site_views.landing_view, name="home"),
+    path("pricing/", site_views.pricing_view, name="pricing"),
+    path("docs/", site_views.docs_view, name="docs"),
+    path("docs/<slug:page>/", site_views.docs_view, name="docs-page"),
     path("healthz", healthz_view, name="healthz"),
     path("api/v1/", include("api.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -433,11 +434,19 @@ def forget(*, memory: Memory) -> None:
 
 
 @transaction.atomic
-def memories_delete(*, agent: Agent, session_id: str | None = None) -> int:
-    """Delete an agent's memories, or only one session's; returns how many."""
+def memories_delete(
+    *,
+    agent: Agent,
+    session_id: str | None = None,
+    memory_ids: Sequence[uuid.UUID] | None = None,
+) -> int:
+    """Delete an agent's memories, or only one session's, or only the given ones;
+    returns how many."""
     memories = Memory.objects.filter(agent=agent)
     if session_id is not None:
         memories = memories.filter(session_id=session_id)
+    if memory_ids is not None:
+        memories = memories.filter(uuid__in=memory_ids)
     deleted, _ = memories.delete()
     if deleted:
         _vectors_changed(agent_ids={agent.pk}, pruned=True)

@@ -42,10 +42,9 @@ def browser_page(live_server: object) -> Iterator[object]:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # database reads are plain synchronous ones, which Django would otherwise refuse.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # The test talks to the service only through the browser and HTTP, as a user does:
+    # Playwright's sync API runs the test in a greenlet of its own, where a database
+    # connection would be one pytest-django never closes.
     cache.clear()
     try:
         with sync_playwright() as playwright:
@@ -59,10 +58,6 @@ def browser_page(live_server: object) -> Iterator[object]:
             context.close()
             browser.close()
     finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
         cache.clear()
 
 

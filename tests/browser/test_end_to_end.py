@@ -10,7 +10,6 @@ import pytest
 import requests
 from django.core import mail
 
-from memories.models import Memory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -98,21 +97,34 @@ def test_sign_up_to_forgotten_memory(
     recalled = recall(live_server, key, "where is the launch code kept?")
     assert recalled[0]["content"] == SECRET
 
-    # Found in the browser by search, inspected, deleted.
+    # The agent page's query box shows the recall with its scores, in place (htmx).
     page.reload()
+    agent_url = page.url
+    page.get_by_label("Query", exact=True).fill("where is the launch code kept?")
+    page.get_by_role("button", name="Recall").click()
+    results = page.locator("#query-results tbody tr")
+    results.first.wait_for()
+    assert results.count() == 3
+    assert "launch code" in results.first.inner_text()
+    assert page.url == agent_url  # swapped into the page, not a new page load
     shot("agent")
+
+    # Found in the browser by search, inspected, deleted.
     page.get_by_label("Search").fill("launch code")
     page.get_by_role("button", name="Apply").click()
     rows = page.locator("#memory-browser tbody tr")
     assert rows.count() == 1
     rows.first.get_by_role("link").first.click()
     assert page.get_by_text("Confidence parts now").is_visible()
+    memory_id = page.url.rstrip("/").rsplit("/", 1)[1]
     shot("memory")
     page.get_by_role("link", name="Delete").click()
     shot("memory-delete")
     page.get_by_role("button", name="Delete memory").click()
     assert page.get_by_text("Memory deleted.").is_visible()
-    assert not Memory.objects.filter(content=SECRET).exists()
+    gone = api(live_server, key, "get", f"/agents/my-langchain-agent/memories/{memory_id}")
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "memory_not_found"
 
     # Recall through the API no longer returns it.
     recalled = [m["content"] for m in recall(live_server, key, "where is the launch code kept?")]

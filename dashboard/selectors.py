@@ -15,6 +15,7 @@ from billing.selectors import DailyUsage, account_plan, usage_daily
 from billing.services import account_create
 from billing.usage import usage_flush
 from memories.models import Agent, Memory
+from memories.selectors import account_memory_count
 
 
 def account_for_user(user: AbstractBaseUser | AnonymousUser) -> Account:
@@ -48,7 +49,7 @@ def account_overview(*, account: Account, today: date) -> Overview:
     return Overview(
         plan=account_plan(account=account),
         agents=Agent.objects.for_account(account).count(),
-        memories=Memory.objects.live().filter(account=account).count(),
+        memories=account_memory_count(account=account),
         calls_today=latest.remember + latest.recall + latest.inject_context,
         days=days,
     )

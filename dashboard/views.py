@@ -393,7 +393,9 @@ def session_clear_view(request: HttpRequest, agent_id: str) -> HttpResponse:
             request, f"Session “{session_id}” cleared: {deleted:,} memor{_ies(deleted)} deleted."
         )
         return redirect("dashboard:agent", agent_id=agent.slug)
-    count = Memory.objects.live().filter(agent=agent, session_id=session_id).count()
+    count = selectors.live_count(
+        Memory.objects.filter(agent=agent, session_id=session_id), now=timezone.now()
+    )
     if not count:
         raise Http404("No such session.")
     return render(
@@ -579,7 +581,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
             "account": account,
             "form": form,
             "agents": Agent.objects.for_account(account).count(),
-            "memories": Memory.objects.live().filter(account=account).count(),
+            "memories": selectors.account_memory_count(account=account),
         },
         status=400 if form.errors else 200,
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
@@ -17,7 +19,14 @@ from pgvector.django import CosineDistance
 
 from billing.models import Account
 from memories.exceptions import AgentNotFound, MemoryNotFound
-from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, Memory, live_condition
+from memories.models import (
+    SEARCH_CONFIG,
+    Agent,
+    EmbeddingStatus,
+    Memory,
+    MemoryQuerySet,
+    live_condition,
+)
 from memories.ranking import Candidate
 from memories.vector_cache import get_vector_cache
 
@@ -71,16 +80,27 @@ def memory_list(
     offset: int = 0,
 ) -> tuple[list[Memory], int]:
     """One page of an agent's live memories and how many match in all."""
-    memories: QuerySet[Memory] = Memory.objects.live().filter(agent=agent)
+    now = timezone.now()
+    matching = Memory.objects.filter(agent=agent)
     if session_id is not None:
-        memories = memories.filter(session_id=session_id)
+        matching = matching.filter(session_id=session_id)
     if memory_type is not None:
-        memories = memories.filter(type=memory_type)
+        matching = matching.filter(type=memory_type)
     if text:
-        memories = memories.filter(content__icontains=text)
-    total = memories.count()
-    page = list(memories.defer("embedding").order_by(*MEMORY_SORTS[sort])[offset : offset + limit])
-    return page, total
+        matching = matching.filter(content__icontains=text)
+    live = matching.filter(live_condition(now))
+    page = list(live.defer("embedding").order_by(*MEMORY_SORTS[sort])[offset : offset + limit])
+    return page, live_count(matching, now=now)
+
+
+def live_count(memories: MemoryQuerySet, *, now: datetime) -> int:
+    """How many of these memories are live: all of them less the expired ones.
+
+    Counting all is an index-only scan (no table row is read), and expired memories
+    are few (purged every few minutes) and indexed, where counting the live ones
+    directly reads every row to check its expiry.
+    """
+    return memories.count() - memories.expired(now).count()
 
 
 def session_list(*, agent: Agent) -> list[dict[str, Any]]:
@@ -286,17 +306,20 @@ def _lexical_pending(base: QuerySet[Memory], *, query: str, limit: int) -> list[
 
 def agent_list(*, account: Account) -> list[tuple[Agent, int]]:
     """The account's agents, oldest first, each with how many live memories it holds."""
-    agents = (
-        Agent.objects.for_account(account)
-        .annotate(
-            memory_count=Count(
-                "memories", filter=live_condition(timezone.now(), prefix="memories__")
-            )
-        )
-        .order_by("created_at")
+    now = timezone.now()
+    agents = list(Agent.objects.for_account(account).order_by("created_at"))
+    # As live_count, per agent: all less the expired, each an index-only count.
+    held = Memory.objects.filter(agent__in=[agent.pk for agent in agents])
+    counts = Counter(dict(held.values_list("agent_id").annotate(n=Count("*")).order_by()))
+    counts.subtract(
+        dict(held.expired(now).values_list("agent_id").annotate(n=Count("*")).order_by())
     )
-    return [(agent, agent.memory_count) for agent in agents]
+    return [(agent, counts[agent.pk]) for agent in agents]
 
 
 def agent_memory_count(*, agent: Agent) -> int:
-    return Memory.objects.live().filter(agent=agent).count()
+    return live_count(Memory.objects.filter(agent=agent), now=timezone.now())
+
+
+def account_memory_count(*, account: Account) -> int:
+    return live_count(Memory.objects.filter(account=account), now=timezone.now())

@@ -10,7 +10,6 @@ import pytest
 import requests
 from django.core import mail
 
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "ada@example.com"

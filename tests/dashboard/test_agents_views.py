@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.test import Client
+from django.utils import timezone
 
 from memories import services
 from memories.models import Agent, Memory
@@ -85,3 +88,20 @@ def test_agent_pages_need_login(owner: Owner) -> None:
         response = Client().get(path)
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_counts_leave_out_expired_memories(owner: Owner) -> None:
+    expired = services.remember(agent=owner.agent, content="Gone soon", ttl_seconds=60)
+    pinned = services.remember(agent=owner.agent, content="Kept", ttl_seconds=60, pinned=True)
+    Memory.objects.filter(pk__in=[expired.pk, pinned.pk]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    agents = owner.client.get("/dashboard/agents/").context["agents"]
+    home = owner.client.get("/dashboard/").context["overview"]
+    browser = owner.client.get(f"/dashboard/agents/{owner.agent.slug}/").context
+
+    assert [count for _, count in agents] == [2]
+    assert home.memories == 2
+    assert browser["total"] == 2
+    assert {m.content for m in browser["page"].object_list} == {"The user's name is Ada", "Kept"}

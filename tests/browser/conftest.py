@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOT_DIR = Path(
@@ -45,6 +46,12 @@ def browser_page(live_server: object) -> Iterator[object]:
     # The test talks to the service only through the browser and HTTP, as a user does:
     # Playwright's sync API runs the test in a greenlet of its own, where a database
     # connection would be one pytest-django never closes.
+    # The live server answers each browser connection in a thread of its own, which
+    # would keep its database connection for as long as the browser keeps the socket
+    # alive, past the end of the test: close it after each request instead.
+    database = connections["default"].settings_dict
+    kept_for = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
     cache.clear()
     try:
         with sync_playwright() as playwright:
@@ -58,6 +65,7 @@ def browser_page(live_server: object) -> Iterator[object]:
             context.close()
             browser.close()
     finally:
+        database["CONN_MAX_AGE"] = kept_for
         cache.clear()
 
 

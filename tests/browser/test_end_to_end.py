@@ -143,6 +143,19 @@ def test_sign_up_to_forgotten_memory(
     shot("dashboard-after")
     page.goto(live_server.url + "/dashboard/account/")
     shot("account")
+    page.get_by_role("link", name="Change email").click()
+    shot("account-email")
+    page.goto(live_server.url + "/accounts/password/change/")
+    shot("account-password")
+
+    # Log out, then the sign-in pages.
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(live_server.url + "/")
+    page.goto(live_server.url + "/dashboard/")
+    page.wait_for_url("**/accounts/login/?next=/dashboard/")
+    shot("login")
+    page.goto(live_server.url + "/accounts/password/reset/")
+    shot("password-reset")
 
     # Readable on a phone: nothing wider than the screen but the tables that scroll.
     page.set_viewport_size({"width": 375, "height": 800})

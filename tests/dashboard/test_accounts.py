@@ -435,6 +435,23 @@ def test_the_password_change_page_is_behind_login(db: None):
     assert response["Location"] == f"{LOGIN}?next=/accounts/password/change/"
 
 
+def test_changing_the_email_replaces_the_old_address_once_confirmed(owner: Owner, mailoutbox):
+    owner.client.post("/accounts/email/", {"action_add": "", "email": NEW_EMAIL})
+    assert EmailAddress.objects.filter(user=owner.user).count() == 2  # until confirmed
+    link = _link(mailoutbox[0], r"/accounts/confirm-email/[^/\s]+/")
+
+    owner.client.post(link)
+
+    addresses = list(EmailAddress.objects.filter(user=owner.user).values_list("email", "primary"))
+    assert addresses == [(NEW_EMAIL, True)]
+    owner.user.refresh_from_db()
+    assert owner.user.email == NEW_EMAIL
+    owner.client.post("/accounts/logout/")
+    signed_in = Client().post("/accounts/login/", {"login": NEW_EMAIL, "password": PASSWORD})
+    assert signed_in.status_code == 302
+    assert signed_in["Location"] == "/dashboard/"
+
+
 def test_adding_an_email_address_sends_it_a_confirmation(owner: Owner, mailoutbox):
     response = owner.client.post("/accounts/email/", {"action_add": "", "email": NEW_EMAIL})
 

@@ -30,8 +30,8 @@ _Key = tuple[int, uuid.UUID, date]
 _lock = threading.Lock()
 # (account id, agent uuid, UTC day) -> [remember, recall, inject_context] calls.
 _counts: dict[_Key, list[int]] = {}
-# The database the pending counts were recorded against. A test run switches to a
-# test database and back; its counts must not land in the database it switches back to.
+# The database the pending counts were recorded against: they are never written to
+# another one, should the process's database settings change in between.
 _counts_database: str | None = None
 _last_flush_at = time.monotonic()
 
@@ -82,8 +82,8 @@ def usage_flush() -> int:
     if not pending:
         return 0
     if database != _database_name():
-        # Recorded in a test database since torn down (this runs at exit, where logging
-        # may no longer have a stream): nothing to write them to.
+        # Recorded against a database this process no longer uses: nothing to write
+        # them to (this may run at exit, where logging may no longer have a stream).
         return 0
     keys = sorted(pending)  # one order for every process: concurrent upserts cannot deadlock
     columns: list[list[Any]] = [

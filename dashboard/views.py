@@ -211,6 +211,13 @@ def agent_detail_view(request: HttpRequest, agent_id: str) -> HttpResponse:
     if offset >= MAX_BROWSABLE:
         offset, page_number = 0, 1
     memories, total = selectors.memory_list(agent=agent, limit=PAGE_SIZE, offset=offset, **wanted)
+    if not memories and offset and total:
+        # Past the end (an old link, or memories deleted since): show the last page.
+        page_number = (min(total, MAX_BROWSABLE) - 1) // PAGE_SIZE + 1
+        offset = (page_number - 1) * PAGE_SIZE
+        memories, total = selectors.memory_list(
+            agent=agent, limit=PAGE_SIZE, offset=offset, **wanted
+        )
     page = _page(memories, total=min(total, MAX_BROWSABLE), number=page_number)
 
     query_form = QueryTestForm(

@@ -46,6 +46,9 @@ def test_browser_pages_through_memories_fifty_at_a_time(owner: Owner, browser_ur
     assert "note number 000" in first.content.decode()
     assert len(second.context["page"].object_list) == 11
     assert "note number 059" in second.content.decode()
+    past_the_end = owner.client.get(browser_url, {"page": 5})
+    assert past_the_end.context["page"].number == 2
+    assert len(past_the_end.context["page"].object_list) == 11
 
 
 def test_search_filters_and_sorts(owner: Owner, browser_url: str) -> None:
@@ -77,6 +80,11 @@ def test_nonsense_filters_fall_back_to_the_defaults(owner: Owner, browser_url: s
     far = owner.client.get(browser_url, {"page": 999999})
     assert far.status_code == 200
     assert far.context["page"].number == 1
+    past_the_end = owner.client.get(browser_url, {"page": 7})
+    assert past_the_end.context["page"].number == 1
+    assert [m.content for m in past_the_end.context["page"].object_list] == [
+        "The user's name is Ada"
+    ]
 
 
 def test_memory_content_is_shown_as_text_everywhere(owner: Owner, browser_url: str) -> None:

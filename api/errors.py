@@ -17,6 +17,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from billing.quotas import QuotaExceeded
 from memories.embedding import EmbeddingError
 from memories.exceptions import (
     AgentAlreadyExists,
@@ -70,7 +71,24 @@ def _validation_response(exc: exceptions.ValidationError) -> Response:
     )
 
 
+# Where an account over its plan's limits can change plan.
+UPGRADE_PATH = "/dashboard/billing/"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, QuotaExceeded):
+        request = context.get("request")
+        return Response(
+            error_body(
+                exc.code,
+                str(exc),
+                limit=exc.limit,
+                used=exc.used,
+                plan=exc.plan.slug,
+                upgrade_url=request.build_absolute_uri(UPGRADE_PATH) if request else UPGRADE_PATH,
+            ),
+            status=status.HTTP_402_PAYMENT_REQUIRED,
+        )
     if isinstance(exc, MemoryServiceError):
         extra = (
             {"errors": {exc.field: [exc.message]}}

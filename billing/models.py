@@ -11,6 +11,9 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     plan = models.CharField(max_length=32, default="free")
     created_at = models.DateTimeField(auto_now_add=True)
+    # How many memories the account holds, kept by the statements that add and delete
+    # them (billing/quotas.py), so the memory quota is checked without counting rows.
+    memories_held = models.PositiveBigIntegerField(default=0, editable=False)
 
     def __str__(self) -> str:
         return self.name

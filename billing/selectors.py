@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
-from billing.models import Account, UsageDay
+from billing.models import Account, Membership, UsageDay
 from billing.plans import DEFAULT_PLAN, Plan, UnknownPlan, plan_get
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,17 @@ class DailyUsage:
     remember: int = 0
     recall: int = 0
     inject_context: int = 0
+
+
+def account_owned_by(**owner: Any) -> Account | None:
+    """The oldest account whose owner matches, e.g. `user=user` or `user__email__iexact=...`."""
+    membership = (
+        Membership.objects.select_related("account")
+        .filter(role=Membership.Role.OWNER, **owner)
+        .order_by("created_at")
+        .first()
+    )
+    return membership.account if membership is not None else None
 
 
 def account_plan(*, account: Account) -> Plan:

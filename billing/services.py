@@ -3,6 +3,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from billing.models import Account, Membership
+from billing.plans import Plan
+from billing.selectors import account_owned_by
 
 
 @transaction.atomic
@@ -18,15 +20,18 @@ def account_get_or_create_for_email(*, email: str) -> tuple[Account, bool]:
     """The account owned by the user with this email, creating user and account if needed."""
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=email, defaults={"email": email})
-    membership = (
-        Membership.objects.select_related("account")
-        .filter(user=user, role=Membership.Role.OWNER)
-        .order_by("created_at")
-        .first()
-    )
-    if membership is not None:
-        return membership.account, False
+    account = account_owned_by(user=user)
+    if account is not None:
+        return account, False
     if not user.has_usable_password():
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return account_create(owner=user, name=email), True
+
+
+def account_plan_set(*, account: Account, plan: Plan) -> Account:
+    """Put the account on `plan`. A downgrade deletes nothing: over the new limits, the
+    account keeps reading and deleting and cannot add until it is back under."""
+    account.plan = plan.slug
+    account.save(update_fields=["plan"])
+    return account

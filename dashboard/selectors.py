@@ -9,9 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from api.models import ApiKey
-from billing.models import Account, Membership
+from billing.models import Account
 from billing.plans import Plan
-from billing.selectors import DailyUsage, account_plan, usage_daily
+from billing.selectors import DailyUsage, account_owned_by, account_plan, usage_daily
 from billing.services import account_create
 from billing.usage import usage_flush
 from memories.models import Agent, Memory
@@ -20,14 +20,9 @@ from memories.selectors import account_memory_count
 
 def account_for_user(user: AbstractBaseUser | AnonymousUser) -> Account:
     """The account the user owns; one is created for a user who has none (a superuser)."""
-    membership = (
-        Membership.objects.select_related("account")
-        .filter(user=user, role=Membership.Role.OWNER)  # type: ignore[misc]
-        .order_by("created_at")
-        .first()
-    )
-    if membership is not None:
-        return membership.account
+    account = account_owned_by(user=user)
+    if account is not None:
+        return account
     email = getattr(user, "email", "") or str(user)
     return account_create(owner=user, name=email)  # type: ignore[arg-type]
 

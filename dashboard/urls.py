@@ -33,5 +33,6 @@ urlpatterns = [
         views.playground_call_view,
         name="playground-call",
     ),
+    path("billing/", views.billing_view, name="billing"),
     path("account/", views.account_view, name="account"),
 ]

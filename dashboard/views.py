@@ -36,6 +36,7 @@ from api.payloads import memory_json
 from api.services import api_key_create, api_key_revoke
 from billing.models import Account
 from billing.plans import PLANS
+from billing.quotas import QuotaExceeded
 from dashboard import docs
 from dashboard.charts import usage_chart
 from dashboard.forms import (
@@ -189,6 +190,8 @@ def agent_list_view(request: HttpRequest) -> HttpResponse:
             )
         except (AgentAlreadyExists, InvalidInput) as exc:
             form.add_error("agent_id", exc.message)
+        except QuotaExceeded as exc:
+            form.add_error(None, str(exc))
         else:
             messages.success(request, f"Agent “{agent.name}” created; its id is {agent.slug}.")
             return redirect("dashboard:agent", agent_id=agent.slug)
@@ -556,6 +559,27 @@ def playground_call_view(request: HttpRequest, agent_id: str, operation: str) ->
         raise Http404("No such operation.")
     _agent(_account(request), agent_id)
     return api(request, agent_id=agent_id)
+
+
+# -- billing --------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def billing_view(request: HttpRequest) -> HttpResponse:
+    account = _account(request)
+    overview = account_overview(account=account, today=timezone.now().date())
+    today = overview.days[-1]
+    return render(
+        request,
+        "dashboard/billing.html",
+        {
+            "account": account,
+            "overview": overview,
+            "recalls_today": today.recall + today.inject_context,
+            "plans": PLANS,
+        },
+    )
 
 
 # -- account --------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from billing import quotas
 from billing.models import Account
 from memories import context, ranking, selectors
 from memories.embedding import get_embedder
@@ -116,6 +119,11 @@ def agent_create(
     slug = validate_agent_slug(slug) if slug else _free_slug(account, name)
     try:
         with transaction.atomic():
+            # The account row's lock makes concurrent creations count one at a time.
+            locked = Account.objects.select_for_update().get(pk=account.pk)
+            quotas.agent_quota_check(
+                account=locked, agents=Agent.objects.for_account(account).count()
+            )
             return Agent.objects.create(
                 account=account,
                 slug=slug,
@@ -150,6 +158,7 @@ def agent_update(
 def agent_delete(*, agent: Agent) -> int:
     """Delete the agent and all its memories; returns how many memories went with it."""
     deleted, _ = Memory.objects.filter(agent=agent).delete()
+    quotas.memories_released(counts={agent.account_id: deleted})
     agent.delete()
     return deleted
 
@@ -189,9 +198,7 @@ def remember(
 ) -> Memory:
     """Store a memory durably, then have it embedded (in-process, or by a worker)."""
     now = timezone.now()
-    # One INSERT: committed on its own (or with the caller's transaction) before the
-    # embedding is queued.
-    memory = Memory.objects.create(
+    memory = Memory(
         account_id=agent.account_id,
         agent=agent,
         content=content,
@@ -203,6 +210,10 @@ def remember(
         created_at=created_at or now,
         status=EmbeddingStatus.PENDING,
     )
+    # One statement takes the quota and inserts, committed on its own (or with the
+    # caller's transaction) before the embedding is queued.
+    if not _insert_within_quota(memory):
+        raise quotas.memory_quota_exceeded(account_id=agent.account_id)
     embedded: list[int] = []
     # robust: a broker that cannot take the task must not undo an accepted memory.
     transaction.on_commit(partial(_enqueue_embedding, [memory.pk], embedded), robust=True)
@@ -213,6 +224,47 @@ def remember(
     elif settings.CELERY_TASK_ALWAYS_EAGER:
         memory.refresh_from_db(fields=["status", "embedding_model", "embedding_error"])
     return memory
+
+
+def _insert_within_quota(memory: Memory) -> bool:
+    """INSERT the memory if its account's plan has room, adding it to the account's
+    count in the same statement; False (and nothing written) if it has none.
+
+    The UPDATE locks the account row until commit, so concurrent inserts for one
+    account take the last places one at a time and never overshoot.
+    """
+    fields = _insert_fields()
+    values = [field.get_db_prep_save(field.pre_save(memory, True), connection) for field in fields]
+    limit, limit_params = quotas.memory_limit_sql("plan")
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"""
+        WITH quota AS (
+            UPDATE billing_account SET memories_held = memories_held + 1
+            WHERE id = %s AND ({limit} IS NULL OR memories_held < {limit})
+            RETURNING id
+        )
+        INSERT INTO memories_memory ({columns}) SELECT {placeholders} FROM quota
+        RETURNING id
+    """  # noqa: S608 - columns come from the model, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [memory.account_id, *limit_params, *limit_params, *values])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    memory.pk = row[0]
+    memory._state.adding = False
+    memory._state.db = connection.alias
+    return True
+
+
+@functools.cache
+def _insert_fields() -> list[Any]:
+    return [
+        field
+        for field in Memory._meta.concrete_fields
+        if not field.primary_key and not field.generated
+    ]
 
 
 # Plain statements: remember runs this in-process on every call, where the ORM's query
@@ -429,7 +481,8 @@ def memory_update(
 @transaction.atomic
 def forget(*, memory: Memory) -> None:
     """Delete one memory for good."""
-    memory.delete()
+    deleted, _ = Memory.objects.filter(pk=memory.pk).delete()
+    quotas.memories_released(counts={memory.account_id: deleted})
     _vectors_changed(agent_ids={memory.agent_id}, pruned=True)
 
 
@@ -449,6 +502,7 @@ def memories_delete(
         memories = memories.filter(uuid__in=memory_ids)
     deleted, _ = memories.delete()
     if deleted:
+        quotas.memories_released(counts={agent.account_id: deleted})
         _vectors_changed(agent_ids={agent.pk}, pruned=True)
     return deleted
 
@@ -456,10 +510,16 @@ def memories_delete(
 @transaction.atomic
 def memories_purge_expired() -> int:
     now = timezone.now()
-    expired = Memory.objects.expired(now)
-    agent_ids = set(expired.values_list("agent_id", flat=True).distinct())
-    deleted, _ = expired.delete()
-    if deleted:
-        _vectors_changed(agent_ids=agent_ids, pruned=True)
-        logger.info("purged %d expired memories", deleted)
-    return deleted
+    with connection.cursor() as cursor:
+        # Exactly the rows deleted, for the quota counts and vector versions.
+        cursor.execute(
+            "DELETE FROM memories_memory WHERE NOT pinned AND expires_at <= %s"
+            " RETURNING account_id, agent_id",
+            [now],
+        )
+        rows = cursor.fetchall()
+    if rows:
+        quotas.memories_released(counts=Counter(account_id for account_id, _ in rows))
+        _vectors_changed(agent_ids={agent_id for _, agent_id in rows}, pruned=True)
+        logger.info("purged %d expired memories", len(rows))
+    return len(rows)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.core.handlers.exception import response_for_exception
+from django.http import HttpResponseBase
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import ratelimit
 from api.fields import (
     MemoryTypeField,
     MetadataField,
@@ -21,6 +25,7 @@ from api.fields import (
     query_field,
     session_field,
 )
+from api.models import ApiKey
 from api.payloads import agent_json, memory_json, recalled_json
 from billing.models import Account
 from billing.usage import usage_record
@@ -56,6 +61,43 @@ def type_from(data: dict[str, Any]) -> str | None:
 
 
 class AccountApi(APIView):
+    # This request's place in its API key's rate-limit window; None until authenticated.
+    rate_limit: ratelimit.RateLimit | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Counted before the view does anything, so a rejected request changes nothing.
+        self.rate_limit = ratelimit.rate_limit_hit(
+            account=self.account,
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            # recall and inject-context count towards the plan's recalls per day.
+            recall=isinstance(self, RecallApi | InjectContextApi) and request.method == "POST",
+            now=time.time(),
+        )
+        if self.rate_limit.exceeded is not None:
+            raise self.rate_limit.exceeded
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, ratelimit.RateLimited):
+            return ratelimit.rate_limited_response(exc)
+        try:
+            return super().handle_exception(exc)
+        except Exception as uncaught:
+            if self.rate_limit is None or not self.rate_limit.headers():
+                raise
+            # Django's own 500 (signalled, logged, handler500), made here rather than after
+            # dispatch so that finalize_response gives it the rate-limit headers too.
+            return response_for_exception(self.request._request, uncaught)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.rate_limit is not None:
+            for name, value in self.rate_limit.headers().items():
+                response[name] = value
+        return response
+
     @property
     def account(self) -> Account:
         return self.request.auth.account  # type: ignore[union-attr]

@@ -14,6 +14,17 @@ class Account(models.Model):
     # How many memories the account holds, kept by the statements that add and delete
     # them (billing/quotas.py), so the memory quota is checked without counting rows.
     memories_held = models.PositiveBigIntegerField(default=0, editable=False)
+    # The account's Stripe customer, created on its first checkout; blank without billing.
+    stripe_customer_id = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_customer_id"],
+                condition=~models.Q(stripe_customer_id=""),
+                name="account_unique_stripe_customer",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -62,3 +73,43 @@ class UsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.agent_uuid} {self.day}"
+
+
+class Subscription(models.Model):
+    """The account's Stripe subscription as Stripe last reported it (billing/webhooks.py).
+
+    One per account: a newer subscription replaces an ended one in the same row.
+    """
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="subscription")
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    # Stripe's status: active, trialing, past_due, incomplete, unpaid, canceled, ...
+    status = models.CharField(max_length=32)
+    price_id = models.CharField(max_length=255, blank=True, default="")
+    # The plan the price sells; blank when the price is none of the configured ones.
+    plan = models.CharField(max_length=32, blank=True, default="")
+    # Stripe's names, kept: the end of the period paid for, and a scheduled cancellation.
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    # When Stripe created the subscription: of two live subscriptions the newer one wins.
+    stripe_created = models.DateTimeField()
+    # The `created` time of the newest event that made us read this state from Stripe.
+    # Informational: the state itself is read from Stripe, never taken from the event.
+    stripe_updated = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_subscription_id} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """A webhook event received from Stripe; `processed` once applied, so it applies once."""
+
+    stripe_event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_event_id} {self.type}"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
-from billing.models import Account, Membership, UsageDay
+from billing import stripe_api
+from billing.models import Account, Membership, Subscription, UsageDay
 from billing.plans import DEFAULT_PLAN, Plan, UnknownPlan, plan_get
+from billing.prices import billing_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +92,55 @@ def usage_on(*, account: Account, day: date) -> DailyUsage:
         inject_context=Coalesce(Sum("inject_context_calls"), 0),
     )
     return DailyUsage(day=day, **totals)
+
+
+# Stripe statuses under which a subscription gives the account its plan. past_due keeps
+# it while Stripe retries the payment; every other status (incomplete, unpaid, paused,
+# canceled, incomplete_expired) means the free plan.
+SUBSCRIPTION_LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
+
+
+@dataclass(frozen=True)
+class BillingStatus:
+    """What the billing page says about an account's subscription."""
+
+    enabled: bool  # this server takes payments (STRIPE_SECRET_KEY is set)
+    subscription: Subscription | None  # as Stripe last reported it, live or ended
+    live: bool  # the subscription gives the account its plan
+    payment_failed: bool  # Stripe is retrying a failed payment; the plan is kept meanwhile
+    renews_at: datetime | None
+    cancels_at: datetime | None
+    has_customer: bool  # Stripe knows the account: the Customer Portal can open
+
+
+def billing_status(*, account: Account) -> BillingStatus:
+    subscription = Subscription.objects.filter(account=account).first()
+    live = subscription is not None and subscription.status in SUBSCRIPTION_LIVE_STATUSES
+    renews_at = cancels_at = None
+    if subscription is not None and live:
+        if subscription.cancel_at is not None:
+            cancels_at = subscription.cancel_at
+        elif subscription.cancel_at_period_end:
+            cancels_at = subscription.current_period_end
+        elif subscription.status != "past_due":
+            # While a payment is failing the renewal is in doubt: the page warns instead.
+            renews_at = subscription.current_period_end
+    return BillingStatus(
+        enabled=billing_enabled(),
+        subscription=subscription,
+        live=live,
+        payment_failed=live and subscription is not None and subscription.status == "past_due",
+        renews_at=renews_at,
+        cancels_at=cancels_at,
+        has_customer=bool(account.stripe_customer_id),
+    )
+
+
+def billing_invoices(*, account: Account, limit: int = 12) -> list[stripe_api.Invoice]:
+    """The account's latest invoices from Stripe, newest first; none without billing.
+
+    Raises stripe_api.StripeUnavailable when Stripe cannot answer.
+    """
+    if not billing_enabled() or not account.stripe_customer_id:
+        return []
+    return stripe_api.invoice_list(customer_id=account.stripe_customer_id, limit=limit)

@@ -34,5 +34,7 @@ urlpatterns = [
         name="playground-call",
     ),
     path("billing/", views.billing_view, name="billing"),
+    path("billing/checkout/", views.billing_checkout_view, name="billing-checkout"),
+    path("billing/portal/", views.billing_portal_view, name="billing-portal"),
     path("account/", views.account_view, name="account"),
 ]

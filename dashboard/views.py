@@ -10,6 +10,7 @@ import csv
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from allauth.core import ratelimit
@@ -25,6 +26,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authentication import SessionAuthentication
@@ -34,9 +36,19 @@ from rest_framework.request import Request
 from api import views as api_views
 from api.payloads import memory_json
 from api.services import api_key_create, api_key_revoke
+from billing import stripe_api
 from billing.models import Account
-from billing.plans import PLANS
+from billing.plans import DEFAULT_PLAN, PLANS, Plan, UnknownPlan, plan_get
+from billing.prices import billing_enabled, plans_sold
 from billing.quotas import QuotaExceeded
+from billing.selectors import billing_invoices, billing_status
+from billing.services import (
+    AlreadyOnPlan,
+    NoBillingCustomer,
+    PlanNotSold,
+    billing_checkout_start,
+    billing_portal_url,
+)
 from dashboard import docs
 from dashboard.charts import usage_chart
 from dashboard.forms import (
@@ -564,12 +576,48 @@ def playground_call_view(request: HttpRequest, agent_id: str, operation: str) ->
 # -- billing --------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def billing_view(request: HttpRequest) -> HttpResponse:
+@dataclass(frozen=True)
+class PlanChoice:
+    """One plan on the billing page, with what the account can do about it."""
+
+    plan: Plan
+    # "current", "upgrade" or "change" (a button to Stripe), "cancel" (free, through
+    # Manage billing), "contact" (enterprise), "unavailable" (not sold on this server).
+    action: str
+
+
+def _plan_choices(*, current: Plan, live: bool, sold: list[Plan]) -> list[PlanChoice]:
+    choices = []
+    for plan in PLANS:
+        if plan.slug == current.slug:
+            action = "current"
+        elif plan.price_eur_month is None:
+            action = "contact"
+        elif plan.slug == DEFAULT_PLAN:
+            action = "cancel" if live else "unavailable"
+        elif plan not in sold:
+            action = "unavailable"
+        elif current.price_eur_month is not None and plan.price_eur_month > current.price_eur_month:
+            action = "upgrade"
+        else:
+            action = "change"
+        choices.append(PlanChoice(plan=plan, action=action))
+    return choices
+
+
+def _billing_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     account = _account(request)
     overview = account_overview(account=account, today=timezone.now().date())
     today = overview.days[-1]
+    billing = billing_status(account=account)
+    invoices: list[stripe_api.Invoice] = []
+    invoices_error = ""
+    if billing.enabled and billing.has_customer:
+        try:
+            invoices = billing_invoices(account=account, limit=12)
+        except stripe_api.StripeUnavailable:
+            invoices_error = "Invoices cannot be read from Stripe right now; try again later."
+    sold = plans_sold()
     return render(
         request,
         "dashboard/billing.html",
@@ -578,8 +626,93 @@ def billing_view(request: HttpRequest) -> HttpResponse:
             "overview": overview,
             "recalls_today": today.recall + today.inject_context,
             "plans": PLANS,
+            "billing": billing,
+            "choices": _plan_choices(current=overview.plan, live=billing.live, sold=sold),
+            "invoices": invoices,
+            "invoices_error": invoices_error,
+            "checkout_done": request.GET.get("checkout") == "done",
+            "error": error,
         },
+        status=status,
     )
+
+
+def _billing_url(request: HttpRequest, query: str = "") -> str:
+    return request.build_absolute_uri(reverse("dashboard:billing") + query)
+
+
+NOT_CONFIGURED = "Online payment is not configured on this server."
+
+
+@login_required
+@require_GET
+def billing_view(request: HttpRequest) -> HttpResponse:
+    return _billing_page(request)
+
+
+@login_required
+@require_POST
+def billing_checkout_view(request: HttpRequest) -> HttpResponse:
+    """Send the customer to Stripe to pay for the posted plan."""
+    if not billing_enabled():
+        return _billing_page(request, error=NOT_CONFIGURED, status=400)
+    slug = request.POST.get("plan", "")
+    try:
+        plan = plan_get(slug)
+    except UnknownPlan:
+        return _billing_page(request, error=f"There is no plan {slug[:40]!r}.", status=400)
+    if plan.price_eur_month is None:
+        return _billing_page(
+            request,
+            error=f"The {plan.name} plan is arranged with us, not bought online: contact us.",
+            status=400,
+        )
+    if plan.slug == DEFAULT_PLAN:
+        return _billing_page(
+            request,
+            error="To go back to the Free plan, cancel the subscription in Manage billing.",
+            status=400,
+        )
+    try:
+        url = billing_checkout_start(
+            account=_account(request),
+            plan=plan,
+            success_url=_billing_url(request, "?checkout=done"),
+            cancel_url=_billing_url(request),
+        )
+    except PlanNotSold:
+        return _billing_page(
+            request, error=f"The {plan.name} plan is not sold online here.", status=400
+        )
+    except AlreadyOnPlan:
+        messages.info(request, f"This account already pays for the {plan.name} plan.")
+        return redirect("dashboard:billing")
+    except stripe_api.StripeUnavailable:
+        return _billing_page(
+            request,
+            error="Stripe cannot be reached right now; nothing was charged. Try again later.",
+            status=502,
+        )
+    return redirect(url)
+
+
+@login_required
+@require_POST
+def billing_portal_view(request: HttpRequest) -> HttpResponse:
+    """Send the customer to Stripe's Customer Portal: payment method, invoices, cancel."""
+    if not billing_enabled():
+        return _billing_page(request, error=NOT_CONFIGURED, status=400)
+    try:
+        url = billing_portal_url(account=_account(request), return_url=_billing_url(request))
+    except NoBillingCustomer:
+        return _billing_page(
+            request, error="There is nothing to manage yet: choose a plan first.", status=400
+        )
+    except stripe_api.StripeUnavailable:
+        return _billing_page(
+            request, error="Stripe cannot be reached right now; try again later.", status=502
+        )
+    return redirect(url)
 
 
 # -- account --------------------------------------------------------------------------

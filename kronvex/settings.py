@@ -320,6 +320,18 @@ KRONVEX_MAX_QUERY_CHARS = env_int("KRONVEX_MAX_QUERY_CHARS", 4000, minimum=1)
 KRONVEX_MAX_METADATA_BYTES = env_int("KRONVEX_MAX_METADATA_BYTES", 16384, minimum=2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("KRONVEX_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 
+# Rate limits of the public API (api/ratelimit.py), from each account's plan: counted in
+# Redis when KRONVEX_REDIS_URL names one (a Redis CELERY_BROKER_URL serves when it is
+# unset), otherwise in PostgreSQL.
+KRONVEX_REDIS_URL = env_str("KRONVEX_REDIS_URL")
+if not KRONVEX_REDIS_URL and env_str("CELERY_BROKER_URL").startswith(("redis://", "rediss://")):
+    KRONVEX_REDIS_URL = env_str("CELERY_BROKER_URL")
+if KRONVEX_REDIS_URL and not KRONVEX_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        f"KRONVEX_REDIS_URL must be redis://..., rediss://... or unix://..., "
+        f"not {KRONVEX_REDIS_URL!r}"
+    )
+
 # The embedded launcher (`python manage.py serve`).
 PORT = env_int("PORT", 8000, minimum=1)
 KRONVEX_HOST = env_str("KRONVEX_HOST", "127.0.0.1")
@@ -328,6 +340,22 @@ KRONVEX_WEB_THREADS = env_int("KRONVEX_WEB_THREADS", 4, minimum=1)
 
 # Usage counters (billing/usage.py) are written at most this often per process.
 KRONVEX_USAGE_FLUSH_SECONDS = env_float("KRONVEX_USAGE_FLUSH_SECONDS", 5.0)
+
+# Stripe (billing/stripe_api.py): billing is on when STRIPE_SECRET_KEY is set; a plan is
+# sold when its price id is set. Without it, operators set plans (`manage.py setplan`).
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_PRICE_BUILDER = env_str("STRIPE_PRICE_BUILDER")
+STRIPE_PRICE_STARTUP = env_str("STRIPE_PRICE_STARTUP")
+STRIPE_PRICE_BUSINESS = env_str("STRIPE_PRICE_BUSINESS")
+# Another base URL for Stripe's API (tests point it at a loopback server).
+KRONVEX_STRIPE_API_BASE = env_str("KRONVEX_STRIPE_API_BASE")
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    # Without webhooks, customers would pay and never get their plan.
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: set the signing secret "
+        "of the webhook endpoint /billing/stripe/webhook"
+    )
 
 LOGGING = {
     "version": 1,

@@ -681,11 +681,19 @@ def prepare_embedder() -> None:
         _LocalModelFiles(_model_dir()).ensure_export()
 
 
+# Embedders inherited from a parent process: kept referenced, never used or released.
+_inherited: list[Embedder] = []
+
+
 def _forget_after_fork() -> None:
     global _instance, _instance_lock
     # The parent's lock may have been held by another thread at fork time, and its
-    # onnxruntime session must not be shared; the child starts from scratch.
+    # onnxruntime session must not be shared; the child starts from scratch. The old
+    # instance is kept alive: releasing a session waits on its thread pool, which has
+    # no threads in the child, and would hang it (before an exec, for one).
     _instance_lock = threading.Lock()
+    if _instance is not None:
+        _inherited.append(_instance)
     _instance = None
 
 

@@ -11,13 +11,15 @@ import pytest
 
 pytestmark = pytest.mark.django_db
 
-# remember: key, agent, INSERT (committed alone), then the in-process embedding task's
-# BEGIN, SELECT ... FOR UPDATE, the agent's vector version, the UPDATE that stores the
-# vector, COMMIT. Its result says the memory is ready: no re-read.
-REMEMBER_QUERIES = 8
-# recall: key, agent, vector search (ids and distances from the covering index), the
-# winners' rows, lexical search of unembedded memories, access UPDATE.
-RECALL_QUERIES = 6
+# Every request of a rate-limited key also counts itself: one upsert in PostgreSQL when
+# no Redis is configured (as here), none with Redis.
+# remember: key, rate limit, agent, INSERT taking the quota (committed alone), then the
+# in-process embedding task's BEGIN, SELECT ... FOR UPDATE, the agent's vector version,
+# the UPDATE that stores the vector, COMMIT. Its result says the memory is ready.
+REMEMBER_QUERIES = 9
+# recall: key, rate limit, agent, vector search (ids and distances from the covering
+# index), the winners' rows, lexical search of unembedded memories, access UPDATE.
+RECALL_QUERIES = 7
 
 
 @pytest.fixture
@@ -68,10 +70,10 @@ def test_inject_context_runs_as_many_queries_as_recall(
     assert response.json()["memories_used"] >= 2
 
 
-# recall from a current in-process copy of the agent's vectors: key, agent, the agent's
-# vector versions (and whether any memory waits for a vector), the winners' rows, access
-# UPDATE. No vector scan and, with every memory embedded, no lexical fallback.
-RECALL_FROM_COPY_QUERIES = 5
+# recall from a current in-process copy of the agent's vectors: key, rate limit, agent,
+# the agent's vector versions (and whether any memory waits for a vector), the winners'
+# rows, access UPDATE. No vector scan and, with every memory embedded, no lexical fallback.
+RECALL_FROM_COPY_QUERIES = 6
 
 
 @pytest.mark.django_db(transaction=True)

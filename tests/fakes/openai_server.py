@@ -6,15 +6,17 @@ import base64
 import hashlib
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 
+from tests.fakes.loopback import LoopbackServer
+
 BEHAVIOURS = ("ok", "error_500", "error_401", "wrong_dimension", "slow")
 
 
-class FakeEmbeddingServer:
+class FakeEmbeddingServer(LoopbackServer):
     """OpenAI-compatible embeddings on 127.0.0.1, with switchable failure modes.
 
     behaviour: "ok" (deterministic vectors of the requested dimension), "error_500",
@@ -24,14 +26,13 @@ class FakeEmbeddingServer:
     """
 
     def __init__(self, *, default_dimensions: int = 1536) -> None:
+        super().__init__()
         self.behaviour = "ok"
         self.delay = 1.0
         self.default_dimensions = default_dimensions
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @staticmethod
     def vector_for(text: str, dimensions: int) -> np.ndarray:
@@ -42,8 +43,7 @@ class FakeEmbeddingServer:
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "start() the server first"
-        host, port = self._httpd.server_address[:2]
+        host, port = self.address
         return f"http://{host}:{port}/v1"
 
     def start(self) -> FakeEmbeddingServer:
@@ -105,31 +105,12 @@ class FakeEmbeddingServer:
                 self.wfile.write(data)
 
         self._stopping.clear()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        # Handler threads may sit on idle keep-alive connections; do not wait for them on stop.
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.serve(Handler)
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeEmbeddingServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().stop()
 
     def _answer(self, body: dict[str, Any], *, wrong: bool) -> dict[str, Any]:
         inputs = body.get("input", [])

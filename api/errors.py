@@ -17,6 +17,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from api.ratelimit import RateLimited
 from billing.quotas import QuotaExceeded
 from memories.embedding import EmbeddingError
 from memories.exceptions import (
@@ -76,6 +77,12 @@ UPGRADE_PATH = "/dashboard/billing/"
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RateLimited):
+        return Response(
+            error_body(exc.code, str(exc.detail), limit=exc.limit, retry_after=exc.retry_after),
+            status=exc.status_code,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, QuotaExceeded):
         request = context.get("request")
         return Response(

@@ -33,9 +33,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rest_framework import status
 from rest_framework.exceptions import APIException
-from rest_framework.response import Response
 
-from api.errors import error_body
 from api.models import ApiKey
 from billing.models import Account
 from billing.selectors import account_plan
@@ -66,14 +64,6 @@ class RateLimited(APIException):
         self.code = code
         self.limit = limit
         self.retry_after = retry_after
-
-
-def rate_limited_response(exc: RateLimited) -> Response:
-    return Response(
-        error_body(exc.code, str(exc.detail), limit=exc.limit, retry_after=exc.retry_after),
-        status=exc.status_code,
-        headers={"Retry-After": str(exc.retry_after)},
-    )
 
 
 @dataclass(frozen=True)

@@ -78,8 +78,6 @@ class AccountApi(APIView):
             raise self.rate_limit.exceeded
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
-        if isinstance(exc, ratelimit.RateLimited):
-            return ratelimit.rate_limited_response(exc)
         try:
             return super().handle_exception(exc)
         except Exception as uncaught:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from memories.models import Agent, Memory
+from memories.ranking import RankingWeights
 from memories.services import Recalled
 
 
@@ -47,9 +48,9 @@ def memory_json(memory: Memory, *, agent: Agent) -> dict[str, Any]:
     }
 
 
-def recalled_json(item: Recalled, *, agent: Agent) -> dict[str, Any]:
+def recalled_json(item: Recalled, *, agent: Agent, explain: bool = False) -> dict[str, Any]:
     memory = item.memory
-    return {
+    payload = {
         "id": str(memory.uuid),
         "content": memory.content,
         "type": memory.type,
@@ -65,4 +66,25 @@ def recalled_json(item: Recalled, *, agent: Agent) -> dict[str, Any]:
         "pinned": memory.pinned,
         "status": memory.status,
         "agent_id": agent.slug,
+    }
+    if explain:
+        score = item.score
+        payload["explain"] = {
+            "vector": round(score.vector, 6),
+            "lexical": round(score.lexical, 6),
+            "similarity": round(score.similarity, 6),
+            "recency": round(score.recency, 6),
+            "frequency": round(score.frequency, 6),
+            "final": round(score.confidence, 6),
+        }
+    return payload
+
+
+def weights_json(weights: RankingWeights) -> dict[str, float]:
+    """How the score parts combine, for responses that explain their ranking."""
+    return {
+        "lexical": weights.lexical,
+        "similarity": weights.similarity,
+        "recency": weights.recency,
+        "frequency": weights.frequency,
     }

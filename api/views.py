@@ -26,7 +26,7 @@ from api.fields import (
     session_field,
 )
 from api.models import ApiKey
-from api.payloads import agent_json, memory_json, recalled_json
+from api.payloads import agent_json, memory_json, recalled_json, weights_json
 from billing.models import Account
 from billing.usage import usage_record
 from memories import selectors, services
@@ -53,6 +53,13 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
             {"ttl_seconds": ["Give ttl_days or ttl_seconds, not both."]}
         )
     return given
+
+
+def explained(payload: dict[str, Any], *, explain: bool) -> dict[str, Any]:
+    """With `explain`, the weights that combined each result's score parts."""
+    if explain:
+        payload["weights"] = weights_json(services.ranking_weights())
+    return payload
 
 
 def type_from(data: dict[str, Any]) -> str | None:
@@ -206,6 +213,7 @@ class QuerySerializer(serializers.Serializer):
     type = MemoryTypeField(required=False, allow_null=True)
     memory_type = MemoryTypeField(required=False, allow_null=True)
     threshold = StrictFloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
+    explain = StrictBooleanField(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         query = attrs.get("query") or attrs.get("message")
@@ -223,6 +231,7 @@ class RecallApi(AccountApi):
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
+        explain = data.get("explain", False)
         recalled = services.recall(
             agent=agent,
             query=data["query"],
@@ -232,7 +241,8 @@ class RecallApi(AccountApi):
             threshold=data.get("threshold"),
         )
         usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="recall")
-        return Response({"memories": [recalled_json(item, agent=agent) for item in recalled]})
+        memories = [recalled_json(item, agent=agent, explain=explain) for item in recalled]
+        return Response(explained({"memories": memories}, explain=explain))
 
 
 class InjectContextApi(AccountApi):
@@ -245,6 +255,7 @@ class InjectContextApi(AccountApi):
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
+        explain = data.get("explain", False)
         injected = services.inject_context(
             agent=agent,
             query=data["query"],
@@ -256,11 +267,16 @@ class InjectContextApi(AccountApi):
         )
         usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="inject_context")
         return Response(
-            {
-                "context": injected.context,
-                "memories_used": len(injected.used),
-                "memories": [recalled_json(item, agent=agent) for item in injected.used],
-            }
+            explained(
+                {
+                    "context": injected.context,
+                    "memories_used": len(injected.used),
+                    "memories": [
+                        recalled_json(item, agent=agent, explain=explain) for item in injected.used
+                    ],
+                },
+                explain=explain,
+            )
         )
 
 

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -110,11 +110,11 @@ class Memory(models.Model):
     embedding_error = models.TextField(blank=True, default="")
     # The agent's vector version of the last change to this memory's vector or filters.
     vector_version = models.BigIntegerField(default=0, editable=False)
-    search_vector = models.GeneratedField(
-        expression=SearchVector("content", config=SEARCH_CONFIG),
-        output_field=SearchVectorField(),
-        db_persist=True,
-    )
+    # The lexical index's document: the content's words and the month and year the memory
+    # was made ("march 2025"), so that questions naming a time can find it. Written by a
+    # database trigger on every insert and change of content or date (migration 0006):
+    # the month's name comes from to_char(), which a generated column may not call.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     objects = MemoryQuerySet.as_manager()
 

@@ -1,8 +1,12 @@
 """Confidence scoring: pure functions over plain dataclasses, `now` passed in.
 
+    similarity = (1 - w_l) * vector + w_l * lexical                   (the fused relevance)
     confidence = w_s * similarity + w_r * recency + w_f * frequency   (weights sum to 1)
 
-- similarity: cosine similarity of query and memory, clipped to [0, 1].
+- vector: cosine similarity of query and memory, clipped to [0, 1].
+- lexical: the memory's BM25 score for the query's words over the agent's memories,
+  as a share of what a memory holding every query word would score (memories/lexical.py),
+  in [0, 1]. `w_l` is the lexical weight of the fusion.
 - recency: for episodic memories a falling sigmoid of age, 0.5 at the midpoint
   (30 days by default) and steeper or flatter with `scale_days`; semantic and
   procedural memories, and pinned ones, do not decay (recency 1).
@@ -28,6 +32,7 @@ _SECONDS_PER_DAY = 86_400.0
 
 @dataclass(frozen=True)
 class RankingWeights:
+    lexical: float = 0.5
     similarity: float = 0.6
     recency: float = 0.2
     frequency: float = 0.2
@@ -40,6 +45,8 @@ class RankingWeights:
         parts = (self.similarity, self.recency, self.frequency)
         if any(part < 0 for part in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
             raise ValueError(f"ranking weights must be >= 0 and sum to 1, got {parts}")
+        if not 0.0 <= self.lexical <= 1.0:
+            raise ValueError(f"the lexical weight must be in [0, 1], got {self.lexical}")
         if self.recency_scale_days <= 0 or self.frequency_saturation < 1:
             raise ValueError("recency_scale_days must be > 0 and frequency_saturation >= 1")
 
@@ -48,11 +55,12 @@ class RankingWeights:
 class Candidate:
     """What scoring needs to know about one memory."""
 
-    similarity: float
+    vector: float
     type: str
     created_at: datetime
     access_count: int
     pinned: bool = False
+    lexical: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -61,12 +69,20 @@ class Score:
     similarity: float
     recency: float
     frequency: float
+    vector: float = 0.0
+    lexical: float = 0.0
 
 
-def similarity_score(cosine: float) -> float:
-    if math.isnan(cosine):
+def unit_score(value: float) -> float:
+    """A score part clipped to [0, 1]; NaN counts as 0."""
+    if math.isnan(value):
         return 0.0
-    return min(1.0, max(0.0, cosine))
+    return min(1.0, max(0.0, value))
+
+
+def relevance(*, vector: float, lexical: float, weights: RankingWeights) -> float:
+    """The fused similarity of a memory to the query."""
+    return (1.0 - weights.lexical) * unit_score(vector) + weights.lexical * unit_score(lexical)
 
 
 def recency_score(
@@ -90,7 +106,7 @@ def frequency_score(access_count: int, weights: RankingWeights) -> float:
 
 
 def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Score:
-    similarity = similarity_score(candidate.similarity)
+    similarity = relevance(vector=candidate.vector, lexical=candidate.lexical, weights=weights)
     recency = recency_score(
         memory_type=candidate.type,
         created_at=candidate.created_at,
@@ -107,6 +123,8 @@ def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Sc
         similarity=similarity,
         recency=recency,
         frequency=frequency,
+        vector=unit_score(candidate.vector),
+        lexical=unit_score(candidate.lexical),
     )
 
 

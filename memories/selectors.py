@@ -12,12 +12,18 @@ from typing import Any, cast
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Field, IntegerField, Max, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Field,
+    Max,
+)
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from billing.models import Account
+from memories import lexical
 from memories.exceptions import AgentNotFound, MemoryNotFound
 from memories.models import (
     SEARCH_CONFIG,
@@ -198,17 +204,19 @@ def recall_candidates(
     query_vector: np.ndarray,
     model_name: str,
     limit: int,
+    lexical_weight: float,
     session_id: str | None = None,
     memory_type: str | None = None,
     with_vectors: bool = False,
 ) -> list[RecallCandidate]:
-    """The agent's memories most relevant to the query: exact vector search, plus lexical
-    matches among memories whose vector has not landed yet.
+    """The agent's `limit` memories most relevant to the query, each with its vector
+    similarity and its lexical (BM25) score, fused at `lexical_weight` to choose them.
 
-    The vector search is exact: a brute-force search of the agent's vectors held in
-    memory (memories/vector_cache.py), or a filtered scan ordered by cosine distance in
-    PostgreSQL. With pgvector < 0.8 an HNSW index under an agent filter returns fewer
-    rows than asked.
+    Both searches are exact over all of the agent's memories: in the process's copy of
+    the agent (memories/vector_cache.py), or in PostgreSQL, by a scan ordered by cosine
+    distance (with pgvector < 0.8 an HNSW index under an agent filter returns fewer rows
+    than asked) and the full-text index. Memories still waiting for their vector are
+    found by their words alone.
     """
     now = timezone.now()
     base = Memory.objects.live(now).filter(agent=agent)
@@ -217,7 +225,6 @@ def recall_candidates(
     if memory_type is not None:
         base = base.filter(type=memory_type)
 
-    # Two steps: the nearest ids, then the winners' rows.
     found = get_vector_cache().nearest(
         agent=agent,
         model_name=model_name,
@@ -227,26 +234,36 @@ def recall_candidates(
         now=now,
         session_id=session_id,
         memory_type=memory_type,
+        query_text=query,
+        lexical_weight=lexical_weight,
     )
     vectors: dict[int, Any] = {}
     if found is not None:
-        nearest = [(item.memory_id, item.similarity) for item in found.neighbours]
+        scored = {item.memory_id: (item.similarity, item.lexical) for item in found.neighbours}
         vectors = {item.memory_id: item.vector for item in found.neighbours}
-    else:
-        # From the covering index alone (an index-only scan).
-        nearest = [
-            (pk, 1.0 - float(distance))
-            for pk, distance in base.filter(
-                status=EmbeddingStatus.READY, embedding_model=model_name
+        if found.unembedded:
+            scored.update(
+                _lexical_unembedded(base, lexemes=found.lexemes, stats=found.stats, limit=limit)
             )
-            .annotate(distance=CosineDistance("embedding", query_vector))
-            .order_by("distance")
-            .values_list("id", "distance")[:limit]
-        ]
-    rows = _memories_by_id([pk for pk, _ in nearest], with_vectors=with_vectors and found is None)
-    candidates = [
+    else:
+        scored = _search_in_postgres(
+            base,
+            agent=agent,
+            query=query,
+            query_vector=query_vector,
+            model_name=model_name,
+            limit=limit,
+            lexical_weight=lexical_weight,
+            now=now,
+            session_id=session_id,
+            memory_type=memory_type,
+        )
+    # Two steps: the most relevant ids, then the winners' rows.
+    rows = _memories_by_id(list(scored), with_vectors=with_vectors and found is None)
+    return [
         RecallCandidate(
-            similarity=similarity,
+            vector=similarity,
+            lexical=lexical_score,
             type=rows[pk].type,
             created_at=rows[pk].created_at,
             access_count=rows[pk].access_count,
@@ -256,52 +273,152 @@ def recall_candidates(
                 (vectors[pk] if pk in vectors else rows[pk].embedding) if with_vectors else None
             ),
         )
-        for pk, similarity in nearest
+        for pk, (similarity, lexical_score) in scored.items()
         if pk in rows  # deleted between the two steps
     ]
-    if found is None or found.unembedded:
-        candidates.extend(_lexical_pending(base, query=query, limit=limit))
-    return candidates
 
 
-def _lexical_pending(base: QuerySet[Memory], *, query: str, limit: int) -> list[RecallCandidate]:
-    """Memories still waiting for their vector that share words with the query.
+def query_lexemes(query: str) -> list[str]:
+    """The query's lexemes, as PostgreSQL's text search makes them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [SEARCH_CONFIG, query]
+        )
+        row = cursor.fetchone()
+    return list(row[0]) if row else []
 
-    Their similarity stands in as the share of the query's words they contain, so
-    a memory is findable the moment remember returns, before its vector lands.
-    One query; the partial index on unembedded memories keeps it cheap when
-    there are none.
+
+def _matching(lexemes: list[str]) -> RawSQL:
+    """Memories holding any of the lexemes, through the full-text GIN index."""
+    # Constant SQL: the query's lexemes travel as a bound parameter.
+    return RawSQL(
+        "search_vector @@ %s::tsquery", [lexical.tsquery_text(lexemes)], output_field=BooleanField()
+    )
+
+
+# Every memory of the agent holding a query word, with what BM25 needs: the query's
+# lexemes and the agent's corpus statistics come along on every row (and on the one row
+# of NULLs when nothing matches). Ready vectors of another model are left out: they wait
+# to be embedded again, marked pending first. Values only ever travel as parameters.
+_LEXICAL_SQL = """
+WITH query AS (
+    SELECT tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s)) AS lexemes,
+           replace(strip(to_tsvector(%(config)s::regconfig, %(query)s))::text,
+                   ''' ''', ''' | ''')::tsquery AS tsquery
+),
+corpus AS (
+    SELECT count(*) AS documents, coalesce(avg(length(search_vector)), 0) AS average_length
+    FROM memories_memory
+    WHERE agent_id = %(agent)s AND status = 'ready' AND embedding_model = %(model)s
+)
+SELECT query.lexemes, corpus.documents, corpus.average_length,
+       memory.id, tsvector_to_array(memory.search_vector),
+       memory.status = 'ready' AND memory.embedding_model = %(model)s,
+       CASE WHEN memory.status = 'ready' AND memory.embedding_model = %(model)s
+            THEN memory.embedding <=> %(vector)s::vector END,
+       memory.pinned, memory.expires_at, memory.session_id, memory.type
+FROM query CROSS JOIN corpus
+LEFT JOIN memories_memory AS memory
+    ON memory.agent_id = %(agent)s
+    AND memory.search_vector @@ query.tsquery
+    AND NOT (memory.status = 'ready' AND memory.embedding_model <> %(model)s)
+"""
+
+
+def _search_in_postgres(
+    base: MemoryQuerySet,
+    *,
+    agent: Agent,
+    query: str,
+    query_vector: np.ndarray,
+    model_name: str,
+    limit: int,
+    lexical_weight: float,
+    now: datetime,
+    session_id: str | None,
+    memory_type: str | None,
+) -> dict[int, tuple[float, float]]:
+    """The SQL path of recall_candidates: the `limit` nearest vectors and every memory
+    holding a query word, fused; {id: (vector similarity, lexical score)}."""
+    # From the covering index alone (an index-only scan).
+    scored = {
+        pk: (1.0 - float(distance), 0.0)
+        for pk, distance in base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
+        .annotate(distance=CosineDistance("embedding", query_vector))
+        .order_by("distance")
+        .values_list("id", "distance")[:limit]
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEXICAL_SQL,
+            {
+                "config": SEARCH_CONFIG,
+                "query": query,
+                "agent": agent.pk,
+                "model": model_name,
+                "vector": Memory._meta.get_field("embedding").get_prep_value(query_vector),
+            },
+        )
+        rows = cursor.fetchall()
+    lexemes, documents, average_length = rows[0][:3]
+    matches = [row[3:] for row in rows if row[3] is not None]
+    # The statistics count every match; the filters choose among them.
+    frequency: Counter[str] = Counter()
+    for _, terms, indexed, *_ in matches:
+        if indexed:
+            frequency.update(set(terms) & set(lexemes))
+    stats = lexical.CorpusStats(
+        documents=documents,
+        average_length=float(average_length),
+        document_frequency=dict(frequency),
+    )
+    wanted = [
+        row
+        for row in matches
+        if (row[4] or row[5] is None or row[5] > now)
+        and (session_id is None or row[6] == session_id)
+        and (memory_type is None or row[7] == memory_type)
+    ]
+    for indexed, score_documents in ((True, lexical.scores), (False, lexical.scores_outside)):
+        kept = [row for row in wanted if row[2] == indexed]
+        lexical_scores = score_documents(
+            query_lexemes=lexemes, documents=[set(row[1]) for row in kept], stats=stats
+        )
+        for row, lexical_score in zip(kept, lexical_scores, strict=True):
+            similarity = 1.0 - float(row[3]) if row[3] is not None else 0.0
+            scored[row[0]] = (similarity, float(lexical_score))
+
+    def fused(item: tuple[int, tuple[float, float]]) -> tuple[float, float]:
+        similarity, lexical_score = item[1]
+        relevance = (1.0 - lexical_weight) * min(1.0, max(0.0, similarity))
+        return (-(relevance + lexical_weight * lexical_score), -similarity)
+
+    return dict(sorted(scored.items(), key=fused)[:limit])
+
+
+def _lexical_unembedded(
+    base: MemoryQuerySet, *, lexemes: list[str], stats: lexical.CorpusStats, limit: int
+) -> dict[int, tuple[float, float]]:
+    """Memories still waiting for their vector that hold a query word, scored lexically
+    against the agent's statistics, so a memory is findable the moment remember returns.
+    One query; the partial index on unembedded memories keeps it cheap when there are none.
     """
-    # The SQL is constant; the query text only ever travels as a bound parameter.
-    lexemes = "tsvector_to_array(to_tsvector(%s::regconfig, %s))"
+    if not lexemes:
+        return {}
     pending = list(
         base.exclude(status=EmbeddingStatus.READY)
-        .annotate(
-            shared_words=RawSQL(  # noqa: S611
-                "cardinality(ARRAY(SELECT unnest(tsvector_to_array(search_vector)) "
-                f"INTERSECT SELECT unnest({lexemes})))",
-                [SEARCH_CONFIG, query],
-                output_field=IntegerField(),
-            ),
-            query_words=RawSQL(  # noqa: S611
-                f"cardinality({lexemes})", [SEARCH_CONFIG, query], output_field=IntegerField()
-            ),
-        )
-        .filter(shared_words__gt=0)
-        .defer("embedding")
-        .order_by("-shared_words", "-created_at")[:limit]
+        .filter(_matching(lexemes))
+        .annotate(lexemes=RawSQL("tsvector_to_array(search_vector)", [], output_field=Field()))
+        .order_by("-created_at")
+        .values_list("id", "lexemes")[: limit * 10]
     )
-    return [
-        RecallCandidate(
-            similarity=memory.shared_words / memory.query_words,
-            type=memory.type,
-            created_at=memory.created_at,
-            access_count=memory.access_count,
-            pinned=memory.pinned,
-            memory=memory,
-        )
-        for memory in pending
-    ]
+    if not pending:
+        return {}
+    scores = lexical.scores_outside(
+        query_lexemes=lexemes, documents=[set(terms) for _, terms in pending], stats=stats
+    )
+    best = sorted(zip(pending, scores, strict=True), key=lambda item: -item[1])[:limit]
+    return {pk: (0.0, float(score)) for (pk, _), score in best}
 
 
 def agent_list(*, account: Account) -> list[tuple[Agent, int]]:

@@ -36,6 +36,7 @@ MIN_CANDIDATES = 20
 
 def ranking_weights() -> ranking.RankingWeights:
     return ranking.RankingWeights(
+        lexical=settings.KRONVEX_WEIGHT_LEXICAL,
         similarity=settings.KRONVEX_WEIGHT_SIMILARITY,
         recency=settings.KRONVEX_WEIGHT_RECENCY,
         frequency=settings.KRONVEX_WEIGHT_FREQUENCY,
@@ -352,19 +353,26 @@ def recall(
     embedder = get_embedder()
     # An EmbeddingError goes up as it is: the API answers 503 and logs it once there.
     query_vector = embedder.embed([query])[0]
+    weights = ranking_weights()
     candidates = selectors.recall_candidates(
         agent=agent,
         query=query,
         query_vector=query_vector,
         model_name=embedder.model_name,
         limit=max(MIN_CANDIDATES, top_k * CANDIDATES_PER_RESULT),
+        lexical_weight=weights.lexical,
         session_id=session_id,
         memory_type=memory_type,
         with_vectors=with_vectors,
     )
     if threshold is not None:
-        candidates = [c for c in candidates if ranking.similarity_score(c.similarity) >= threshold]
-    ranked = ranking.rank(candidates, now=now, weights=ranking_weights(), limit=top_k)
+        # On the fused similarity, the score the results report.
+        candidates = [
+            c
+            for c in candidates
+            if ranking.relevance(vector=c.vector, lexical=c.lexical, weights=weights) >= threshold
+        ]
+    ranked = ranking.rank(candidates, now=now, weights=weights, limit=top_k)
     recalled = [
         Recalled(memory=item.candidate.memory, score=item.score, embedding=item.candidate.embedding)
         for item in ranked

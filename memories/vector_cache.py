@@ -1,6 +1,13 @@
-"""An exact, in-process copy of each recently used agent's vectors, kept in step with PostgreSQL.
+"""An exact, in-process copy of each recently used agent's vectors and lexemes, kept in step
+with PostgreSQL.
 
-Recall needs an agent's true nearest memories. In PostgreSQL that is a scan of every
+Recall needs an agent's most relevant memories: by vector similarity fused with BM25 over
+the lexemes PostgreSQL's text search made of each memory (memories/lexical.py). Both are
+computed here for every memory of the agent, then fused, so the fusion is exact too:
+BM25's statistics (how many of the agent's memories hold each query lexeme) come from
+posting lists of row positions per lexeme, kept beside the vectors.
+
+For the vectors alone, In PostgreSQL that is a scan of every
 vector of the agent (pgvector < 0.8 cannot filter an HNSW index by agent without
 losing rows), which costs about 1.5 microseconds a row. Here the same brute-force
 search is one matrix-vector product over vectors held in memory, about 50 times
@@ -29,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +47,8 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
-from memories.models import Agent, EmbeddingStatus, MemoryType
+from memories import lexical
+from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, MemoryType
 
 logger = logging.getLogger(__name__)
 
@@ -47,20 +56,25 @@ _TYPE_CODES = {value: code for code, value in enumerate(MemoryType.values)}
 _NO_SESSION = -1
 _UNKNOWN_SESSION = -2  # a session no cached row holds: nothing matches
 # Bytes per cached row besides the vector: id, expiry, session code, type, pin.
-_ROW_OVERHEAD = 8 + 8 + 4 + 1 + 1
+_ROW_OVERHEAD = 8 + 8 + 4 + 1 + 1 + 4 + 1
+# Bytes per distinct lexeme: its dict entry, string and posting array, roughly.
+_LEXEME_OVERHEAD = 200
+_MIN_DEAD_TO_COMPACT = 256
 # Constant SQL: values only ever travel as parameters.
 _VERSIONS_SQL = (
     "SELECT vector_version, vector_pruned_version, "
-    "EXISTS (SELECT FROM memories_memory WHERE agent_id = %s AND status <> %s) "
+    "EXISTS (SELECT FROM memories_memory WHERE agent_id = %s AND status <> %s), "
+    "tsvector_to_array(to_tsvector(%s::regconfig, %s)) "
     "FROM memories_agent WHERE id = %s"
 )
 _LOAD_SQL = (
-    "SELECT id, vector_send(embedding), pinned, expires_at, session_id, type "
+    "SELECT id, vector_send(embedding), pinned, expires_at, session_id, type, "
+    "tsvector_to_array(search_vector) "
     "FROM memories_memory WHERE agent_id = %s AND embedding_model = %s AND status = %s LIMIT %s"
 )
 _CHANGED_SQL = (
     "SELECT id, vector_send(embedding), pinned, expires_at, session_id, type, "
-    "status, embedding_model "
+    "tsvector_to_array(search_vector), status, embedding_model "
     "FROM memories_memory WHERE agent_id = %s AND vector_version > %s"
 )
 _LIVE_IDS_SQL = (
@@ -73,6 +87,7 @@ class Neighbour:
     memory_id: int
     similarity: float
     vector: np.ndarray
+    lexical: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,15 @@ class Nearest:
     # Whether the agent had memories without a vector when its versions were read
     # (the partial index on them makes this free): if not, no lexical fallback is needed.
     unembedded: bool
+    # The query's lexemes, and the agent's corpus statistics for them: memories without
+    # a vector are scored lexically against the same statistics.
+    lexemes: list[str]
+    stats: lexical.CorpusStats
+
+
+def row_bytes(dimensions: int) -> int:
+    """What one cached row costs, its lexemes aside."""
+    return dimensions * 4 + _ROW_OVERHEAD
 
 
 def _expiry(value: datetime | None) -> float:
@@ -93,15 +117,24 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
 
 
 class AgentVectors:
-    """One agent's ready vectors for one model, searchable, updatable in place."""
+    """One agent's ready memories for one model: vectors and lexemes, searchable, updatable.
+
+    Rows keep their place once added: a removed row is only marked dead, and the dead
+    are compacted away once they make up a quarter of the rows, so the lexical postings
+    (row positions per lexeme) stay valid between compactions.
+    """
 
     def __init__(self, *, version: int, dimensions: int) -> None:
         self.version = version
         self.dimensions = dimensions
         self.size = 0
+        self.dead = 0
         self.lock = threading.Lock()
         self._positions: dict[int, int] = {}
         self._sessions: dict[str, int] = {}
+        self._lexemes: dict[str, int] = {}
+        self._postings: list[array[int]] = []
+        self._posting_count = 0
         self._allocate(0)
 
     def _allocate(self, capacity: int) -> None:
@@ -119,10 +152,20 @@ class AgentVectors:
         self.expires = grown(getattr(self, "expires", None), (capacity,), np.float64)
         self.sessions = grown(getattr(self, "sessions", None), (capacity,), np.int32)
         self.types = grown(getattr(self, "types", None), (capacity,), np.int8)
+        self.lengths = grown(getattr(self, "lengths", None), (capacity,), np.float32)
+        self.alive = grown(getattr(self, "alive", None), (capacity,), np.bool_)
 
     @property
     def nbytes(self) -> int:
-        return len(self.ids) * (self.dimensions * 4 + _ROW_OVERHEAD)
+        return (
+            len(self.ids) * row_bytes(self.dimensions)
+            + self._posting_count * 4
+            + len(self._lexemes) * _LEXEME_OVERHEAD
+        )
+
+    @property
+    def live_rows(self) -> int:
+        return len(self._positions)
 
     def _session_code(self, session_id: str | None) -> int:
         if session_id is None:
@@ -130,7 +173,7 @@ class AgentVectors:
         return self._sessions.setdefault(session_id, len(self._sessions))
 
     def upsert(self, rows: list[tuple[Any, ...]]) -> None:
-        """Rows of (id, vector_send bytes, pinned, expires_at, session_id, type)."""
+        """Rows of (id, vector_send bytes, pinned, expires_at, session_id, type, lexemes)."""
         if not rows:
             return
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
@@ -147,42 +190,106 @@ class AgentVectors:
         vectors = np.frombuffer(data, dtype=np.uint8).reshape(len(rows), width)[:, 4:]
         vectors = _normalised(vectors.copy().view(">f4").astype(np.float32))
         positions = np.empty(len(rows), dtype=np.int64)
-        new = 0
-        for index, memory_id in enumerate(ids.tolist()):
-            position = self._positions.get(memory_id)
+        added: list[tuple[int, list[str]]] = []
+        for index, row in enumerate(rows):
+            position = self._positions.get(row[0])
             if position is None:
-                position = self.size + new
-                self._positions[memory_id] = position
-                new += 1
+                position = self.size + len(added)
+                self._positions[row[0]] = position
+                # A memory's content never changes, so neither do its lexemes: they are
+                # indexed when the row first arrives.
+                added.append((position, row[6] or []))
             positions[index] = position
-        if self.size + new > len(self.ids):
-            self._allocate(max(self.size + new, int(len(self.ids) * 1.5) + 16))
-        self.size += new
+        if self.size + len(added) > len(self.ids):
+            self._allocate(max(self.size + len(added), int(len(self.ids) * 1.5) + 16))
+        self.size += len(added)
         self.ids[positions] = ids
         self.vectors[positions] = vectors
         self.pinned[positions] = [bool(row[2]) for row in rows]
         self.expires[positions] = [_expiry(row[3]) for row in rows]
         self.sessions[positions] = [self._session_code(row[4]) for row in rows]
         self.types[positions] = [_TYPE_CODES.get(row[5], -1) for row in rows]
+        self.alive[positions] = True
+        for position, lexemes in added:
+            unique = set(lexemes)
+            self.lengths[position] = len(unique)
+            for lexeme in unique:
+                code = self._lexemes.get(lexeme)
+                if code is None:
+                    code = self._lexemes[lexeme] = len(self._postings)
+                    self._postings.append(array("i"))
+                self._postings[code].append(position)
+            self._posting_count += len(unique)
 
     def remove(self, memory_ids: set[int]) -> None:
         for memory_id in memory_ids:
             position = self._positions.pop(memory_id, None)
-            if position is None:
-                continue
-            last = self.size - 1
-            if position != last:
-                # The last row takes the freed place.
-                moved = int(self.ids[last])
-                for column in (self.ids, self.vectors, self.pinned, self.expires):
-                    column[position] = column[last]
-                self.sessions[position] = self.sessions[last]
-                self.types[position] = self.types[last]
-                self._positions[moved] = position
-            self.size = last
+            if position is not None:
+                self.alive[position] = False
+                self.dead += 1
+        if self.dead > max(_MIN_DEAD_TO_COMPACT, self.size // 4):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop the dead rows: the live ones move up, and the postings follow them."""
+        keep = np.flatnonzero(self.alive[: self.size])
+        moved_to = np.full(self.size, -1, dtype=np.int64)
+        moved_to[keep] = np.arange(len(keep))
+        for column in ("ids", "vectors", "pinned", "expires", "sessions", "types", "lengths"):
+            values = getattr(self, column)
+            setattr(self, column, values[keep].copy())
+        self.alive = np.ones(len(keep), dtype=np.bool_)
+        self.size = len(keep)
+        self.dead = 0
+        self._positions = {int(memory_id): index for index, memory_id in enumerate(self.ids)}
+        lexemes: dict[str, int] = {}
+        postings: list[array[int]] = []
+        for lexeme, code in self._lexemes.items():
+            old = np.frombuffer(self._postings[code], dtype=np.int32)
+            new = moved_to[old]
+            new = new[new >= 0]
+            if len(new):
+                lexemes[lexeme] = len(postings)
+                postings.append(array("i", new.astype(np.int32).tobytes()))
+        self._lexemes = lexemes
+        self._postings = postings
+        self._posting_count = sum(len(positions) for positions in postings)
 
     def cached_ids(self) -> set[int]:
         return set(self._positions)
+
+    def lexical_stats(self, lexemes: list[str]) -> lexical.CorpusStats:
+        """The agent's corpus statistics for these query lexemes."""
+        size = self.size
+        alive = self.alive[:size]
+        documents = int(alive.sum())
+        frequency = {}
+        for lexeme in set(lexemes):
+            code = self._lexemes.get(lexeme)
+            if code is not None:
+                positions = np.frombuffer(self._postings[code], dtype=np.int32)
+                frequency[lexeme] = int(alive[positions].sum())
+        return lexical.CorpusStats(
+            documents=documents,
+            average_length=float(self.lengths[:size][alive].mean()) if documents else 0.0,
+            document_frequency=frequency,
+        )
+
+    def _lexical_scores(self, lexemes: list[str], stats: lexical.CorpusStats) -> np.ndarray:
+        size = self.size
+        raw = np.zeros(size, dtype=np.float32)
+        ideal = 0.0
+        for lexeme in set(lexemes):
+            frequency = stats.document_frequency.get(lexeme, 0)
+            if frequency <= 0:
+                continue
+            positions = np.frombuffer(self._postings[self._lexemes[lexeme]], dtype=np.int32)
+            weight = lexical.idf(frequency, stats.documents)
+            ideal += weight
+            raw[positions] += weight * lexical.length_factor(
+                self.lengths[positions], stats.average_length
+            )
+        return lexical.normalised(raw, ideal)
 
     def nearest(
         self,
@@ -192,14 +299,28 @@ class AgentVectors:
         now: datetime,
         session_id: str | None = None,
         memory_type: str | None = None,
+        lexemes: list[str] | None = None,
+        lexical_weight: float = 0.0,
+        stats: lexical.CorpusStats | None = None,
     ) -> list[Neighbour]:
-        """The `limit` live rows most similar to the query (cosine), most similar first."""
+        """The `limit` live rows most relevant to the query, most relevant first: by cosine
+        similarity, fused with BM25 over `lexemes` at `lexical_weight`."""
         size = self.size
         if not size or limit <= 0:
             return []
         vectors = self.vectors[:size]
         similarities = vectors @ _normalised(query.astype(np.float32, copy=False))
-        live = self.pinned[:size] | (self.expires[:size] > now.timestamp())
+        if lexemes and stats is None:
+            stats = self.lexical_stats(lexemes)
+        lexical_scores = (
+            self._lexical_scores(lexemes, stats)
+            if lexemes and stats is not None
+            else np.zeros(size, dtype=np.float32)
+        )
+        relevance = (1.0 - lexical_weight) * np.clip(
+            similarities, 0.0, 1.0
+        ) + lexical_weight * lexical_scores
+        live = self.alive[:size] & (self.pinned[:size] | (self.expires[:size] > now.timestamp()))
         if session_id is not None:
             code = self._sessions.get(session_id, _UNKNOWN_SESSION)
             live &= self.sessions[:size] == code
@@ -207,14 +328,16 @@ class AgentVectors:
             live &= self.types[:size] == _TYPE_CODES.get(memory_type, -2)
         candidates = np.flatnonzero(live)
         if len(candidates) > limit:
-            scores = similarities[candidates]
+            scores = relevance[candidates]
             candidates = candidates[np.argpartition(-scores, limit - 1)[:limit]]
-        order = candidates[np.argsort(-similarities[candidates], kind="stable")]
+        # Ties (equal relevance) go to the more similar vector, then to the older row.
+        order = candidates[np.lexsort((-similarities[candidates], -relevance[candidates]))]
         return [
             Neighbour(
                 memory_id=int(self.ids[position]),
                 similarity=float(similarities[position]),
                 vector=vectors[position].copy(),
+                lexical=float(lexical_scores[position]),
             )
             for position in order
         ]
@@ -257,58 +380,73 @@ class VectorCache:
         now: datetime,
         session_id: str | None = None,
         memory_type: str | None = None,
+        query_text: str = "",
+        lexical_weight: float = 0.0,
     ) -> Nearest | None:
-        """The agent's nearest live memories, or None when the cache cannot answer exactly
+        """The agent's most relevant live memories (vector similarity fused with BM25 over
+        `query_text` at `lexical_weight`), or None when the cache cannot answer exactly
         (turned off, agent too large, or stale inside a transaction)."""
         if self.budget_bytes <= 0:
             return None
         key = (agent.pk, model_name)
-        entry, unembedded = self._current(key, agent, dimensions)
+        entry, unembedded, lexemes = self._current(key, agent, dimensions, query_text)
         if entry is None:
             return None
         with entry.lock:
+            stats = entry.lexical_stats(lexemes)
             neighbours = entry.nearest(
-                query, limit=limit, now=now, session_id=session_id, memory_type=memory_type
+                query,
+                limit=limit,
+                now=now,
+                session_id=session_id,
+                memory_type=memory_type,
+                lexemes=lexemes,
+                lexical_weight=lexical_weight,
+                stats=stats,
             )
-        return Nearest(neighbours=neighbours, unembedded=unembedded)
+        return Nearest(neighbours=neighbours, unembedded=unembedded, lexemes=lexemes, stats=stats)
 
     def _current(
-        self, key: tuple[int, str], agent: Agent, dimensions: int
-    ) -> tuple[AgentVectors | None, bool]:
+        self, key: tuple[int, str], agent: Agent, dimensions: int, query_text: str
+    ) -> tuple[AgentVectors | None, bool, list[str]]:
         # Loading or refreshing reads the database, which must show committed rows only:
         # inside a transaction (which may see its own uncommitted rows and roll back) only
         # a copy that is already current can answer.
         if connection.in_atomic_block and not self.holds(agent_pk=key[0], model_name=key[1]):
-            return None, True
-        # The versions as committed now, not as the caller's Agent instance last saw them.
+            return None, True, []
+        # The versions as committed now, not as the caller's Agent instance last saw them;
+        # the query's lexemes come along in the same round trip.
         with connection.cursor() as cursor:
-            cursor.execute(_VERSIONS_SQL, [agent.pk, EmbeddingStatus.READY, agent.pk])
+            cursor.execute(
+                _VERSIONS_SQL,
+                [agent.pk, EmbeddingStatus.READY, SEARCH_CONFIG, query_text, agent.pk],
+            )
             row = cursor.fetchone()
         if row is None:
-            return None, True
-        version, pruned_version, unembedded = row
+            return None, True, []
+        version, pruned_version, unembedded, lexemes = row
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             elif self._too_large.get(key) == pruned_version:
-                return None, unembedded
+                return None, unembedded, lexemes
         # A copy newer than the versions read here is as good.
         if entry is not None and entry.version >= version:
-            return entry, unembedded
+            return entry, unembedded, lexemes
         if connection.in_atomic_block:
-            return None, unembedded
+            return None, unembedded, lexemes
         if entry is not None:
             with entry.lock:
                 if entry.version < version:
                     self._refresh(entry, agent.pk, key[1], version, pruned_version)
-                grown_too_large = entry.size > self._max_rows(dimensions)
+                grown_too_large = entry.live_rows > self._max_rows(dimensions)
             if grown_too_large:
                 with self._lock:
                     self._entries.pop(key, None)
                     self._too_large[key] = pruned_version
-                return None, unembedded
-            return entry, unembedded
+                return None, unembedded, lexemes
+            return entry, unembedded, lexemes
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
@@ -316,10 +454,10 @@ class VectorCache:
                 entry = self._entries.get(key)
             if entry is None or entry.version < version:
                 entry = self._load(key, version, pruned_version, dimensions)
-        return entry, unembedded
+        return entry, unembedded, lexemes
 
     def _max_rows(self, dimensions: int) -> int:
-        return self.budget_bytes // (dimensions * 4 + _ROW_OVERHEAD)
+        return self.budget_bytes // row_bytes(dimensions)
 
     def _load(
         self, key: tuple[int, str], version: int, pruned_version: int, dimensions: int
@@ -358,9 +496,9 @@ class VectorCache:
             cursor.execute(_CHANGED_SQL, [agent_pk, entry.version])
             changed = cursor.fetchall()
             ready = [
-                row[:6]
+                row[:7]
                 for row in changed
-                if row[6] == EmbeddingStatus.READY and row[7] == model_name
+                if row[7] == EmbeddingStatus.READY and row[8] == model_name
             ]
             entry.remove({row[0] for row in changed} - {row[0] for row in ready})
             entry.upsert(ready)

@@ -307,3 +307,36 @@ def test_recall_with_a_body_that_is_not_a_json_object_is_400(api, agent, raw_bod
     assert response.json()["code"] == code
     assert set(response.json()) == {"detail", "code", "errors"}
     assert Memory.objects.get().access_count == 0
+
+
+def test_recall_with_explain_returns_every_score_part_and_the_weights(api, agent):
+    api.remember(agent, "Priya recommended a ryokan near the station in Kyoto")
+    api.remember(agent, "We stayed at a quiet hotel by the river in Osaka")
+
+    response = api.post(URL, {"query": "What did Priya recommend in Kyoto?", "explain": True})
+
+    body = response.json()
+    weights = body["weights"]
+    assert set(weights) == {"lexical", "similarity", "recency", "frequency"}
+    first = body["memories"][0]
+    parts = first["explain"]
+    assert set(parts) == {"vector", "lexical", "similarity", "recency", "frequency", "final"}
+    assert first["content"].startswith("Priya")
+    assert parts["lexical"] > 0
+    assert parts["similarity"] == pytest.approx(
+        (1 - weights["lexical"]) * parts["vector"] + weights["lexical"] * parts["lexical"], abs=1e-5
+    )
+    assert parts["final"] == first["confidence"]
+    assert parts["final"] == pytest.approx(
+        weights["similarity"] * parts["similarity"]
+        + weights["recency"] * parts["recency"]
+        + weights["frequency"] * parts["frequency"],
+        abs=1e-5,
+    )
+
+
+def test_recall_explains_nothing_unless_asked(api, agent):
+    api.remember(agent, "The user likes green tea")
+    body = api.post(URL, {"query": "tea", "explain": False}).json()
+    assert "weights" not in body
+    assert "explain" not in body["memories"][0]

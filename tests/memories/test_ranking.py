@@ -8,7 +8,8 @@ import pytest
 from memories.ranking import Candidate, RankingWeights, frequency_score, rank, recency_score, score
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-WEIGHTS = RankingWeights()
+# Vector similarity alone: the fusion with lexical scores has tests of its own.
+WEIGHTS = RankingWeights(lexical=0.0)
 
 
 def candidate(
@@ -20,7 +21,7 @@ def candidate(
     pinned: bool = False,
 ) -> Candidate:
     return Candidate(
-        similarity=similarity,
+        vector=similarity,
         type=kind,
         created_at=NOW - timedelta(days=days_old),
         access_count=accesses,
@@ -130,7 +131,7 @@ def test_weights_must_sum_to_one():
 def test_rank_orders_by_confidence_and_respects_the_limit():
     candidates = [candidate(0.5), candidate(0.9), candidate(0.7)]
     ranked = rank(candidates, now=NOW, weights=WEIGHTS, limit=2)
-    assert [item.candidate.similarity for item in ranked] == [0.9, 0.7]
+    assert [item.candidate.vector for item in ranked] == [0.9, 0.7]
 
 
 def test_recall_prefers_recent_memory_when_similarity_ties():

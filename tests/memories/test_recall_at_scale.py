@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db.models import Field
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from memories import ranking, services
+from memories import lexical, ranking, selectors, services
 from memories.embedding import get_embedder
 from memories.models import Agent, EmbeddingStatus, Memory
 from memories.vector_cache import get_vector_cache
@@ -84,17 +86,37 @@ def crowded_database(account, fake_embedder):
 
 
 def brute_force(agent: Agent, query: str, top_k: int) -> list[tuple[str, float]]:
-    """The same ranking computed the slow way: every memory of the agent scored in numpy."""
+    """The same ranking computed the slow way: every memory of the agent scored in numpy,
+    its BM25 from statistics counted over all of them."""
     embedder = get_embedder()
+    weights = services.ranking_weights()
     query_vector = embedder.embed([query])[0]
-    memories = list(Memory.objects.filter(agent=agent))
+    memories = list(
+        Memory.objects.filter(agent=agent).annotate(
+            lexemes=RawSQL("tsvector_to_array(search_vector)", [], output_field=Field())
+        )
+    )
     matrix = np.array([memory.embedding for memory in memories], dtype=np.float32)
     similarities = matrix @ query_vector
+    documents = [set(memory.lexemes) for memory in memories]
+    lexemes = selectors.query_lexemes(query)
+    stats = lexical.CorpusStats(
+        documents=len(documents),
+        average_length=float(np.mean([len(terms) for terms in documents])),
+        document_frequency={
+            lexeme: sum(lexeme in terms for terms in documents) for lexeme in lexemes
+        },
+    )
+    lexical_scores = lexical.scores(query_lexemes=lexemes, documents=documents, stats=stats)
+    relevance = (1 - weights.lexical) * np.clip(similarities, 0, 1) + weights.lexical * (
+        lexical_scores
+    )
     limit = max(services.MIN_CANDIDATES, top_k * services.CANDIDATES_PER_RESULT)
-    nearest = np.argsort(-similarities, kind="stable")[:limit]
+    nearest = np.argsort(-relevance, kind="stable")[:limit]
     candidates = [
         ranking.Candidate(
-            similarity=float(similarities[i]),
+            vector=float(similarities[i]),
+            lexical=float(lexical_scores[i]),
             type=memories[i].type,
             created_at=memories[i].created_at,
             access_count=memories[i].access_count,
@@ -129,6 +151,7 @@ def test_every_agent_gets_its_exact_top_k_among_50_agents(
             [confidence for _, confidence in expected], abs=1e-6
         ), agent.slug
         assert {str(item.memory.uuid) for item in recalled} == {uuid for uuid, _ in expected}
+        assert max(item.score.lexical for item in recalled) > 0
         assert {item.memory.agent_id for item in recalled} == {agent.pk}
         cached = get_vector_cache().holds(agent_pk=agent.pk, model_name=get_embedder().model_name)
         assert cached == bool(vector_cache_mb)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from memories import services
 from memories.embedding import get_embedder
 from memories.models import Agent, EmbeddingStatus, Memory
-from memories.vector_cache import AgentVectors, VectorCache, get_vector_cache
+from memories.vector_cache import AgentVectors, VectorCache, get_vector_cache, row_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,10 +70,11 @@ def _sql_ids(agent: Agent, query: str, **filters) -> list[int]:
         query_vector=embedder.embed([query])[0],
         model_name=embedder.model_name,
         limit=filters.pop("limit", 50),
+        lexical_weight=0.0,
         **filters,
     )
     return in_order(
-        (c.memory.pk, c.similarity) for c in candidates if c.memory.status == EmbeddingStatus.READY
+        (c.memory.pk, c.vector) for c in candidates if c.memory.status == EmbeddingStatus.READY
     )
 
 
@@ -218,7 +219,7 @@ def test_a_stale_copy_is_not_refreshed_inside_a_transaction(agent):
 
 def test_an_agent_larger_than_the_budget_is_searched_in_postgres(agent):
     dimensions = get_embedder().dimensions
-    cache = VectorCache(budget_bytes=(len(TEXTS) - 1) * (dimensions * 4 + 22))
+    cache = VectorCache(budget_bytes=(len(TEXTS) - 1) * row_bytes(dimensions))
     assert nearest(cache, agent, "tea") is None
     assert not cache.holds(agent_pk=agent.pk, model_name=get_embedder().model_name)
     services.forget(memory=Memory.objects.get(content=TEXTS[0]))
@@ -227,7 +228,7 @@ def test_an_agent_larger_than_the_budget_is_searched_in_postgres(agent):
 
 def test_an_agent_that_outgrows_the_budget_moves_to_postgres(agent):
     dimensions = get_embedder().dimensions
-    cache = VectorCache(budget_bytes=len(TEXTS) * (dimensions * 4 + 22))
+    cache = VectorCache(budget_bytes=len(TEXTS) * row_bytes(dimensions))
     assert nearest(cache, agent, "tea") is not None
     services.remember(agent=agent, content="One memory too many")
     assert nearest(cache, agent, "tea") is None
@@ -243,8 +244,9 @@ def test_least_recently_used_agents_leave_first(account, fake_embedder):
         agents.append(agent)
     dimensions = get_embedder().dimensions
     model = get_embedder().model_name
-    # Room for two agents of 8 rows (copies grow in steps of 16 rows), not three.
-    cache = VectorCache(budget_bytes=40 * (dimensions * 4 + 22))
+    # Room for two agents of 8 rows (copies grow in steps of 16 rows) and their lexemes,
+    # not three.
+    cache = VectorCache(budget_bytes=48 * row_bytes(dimensions))
     for agent in agents:
         assert nearest(cache, agent, "tea") is not None
     assert [cache.holds(agent_pk=a.pk, model_name=model) for a in agents] == [False, True, True]
@@ -301,7 +303,7 @@ def test_agent_vectors_keep_rows_aligned_through_removals():
 
     def row(memory_id, vector, session=None, memory_type="episodic", pinned=False):
         data = b"\x00\x03\x00\x00" + np.asarray(vector, dtype=">f4").tobytes()
-        return (memory_id, data, pinned, None, session, memory_type)
+        return (memory_id, data, pinned, None, session, memory_type, [])
 
     vectors.upsert([row(1, [1, 0, 0]), row(2, [0, 1, 0], "s"), row(3, [0, 0, 1], "s")])
     vectors.remove({1})

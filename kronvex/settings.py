@@ -311,6 +311,7 @@ KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.2)
 KRONVEX_RECENCY_MIDPOINT_DAYS = env_float("KRONVEX_RECENCY_MIDPOINT_DAYS", 30.0)
 KRONVEX_RECENCY_SCALE_DAYS = env_float("KRONVEX_RECENCY_SCALE_DAYS", 10.0)
 KRONVEX_FREQUENCY_SATURATION = env_int("KRONVEX_FREQUENCY_SATURATION", 50, minimum=1)
+KRONVEX_RELEVANCE_RATIO = env_float("KRONVEX_RELEVANCE_RATIO", 0.6)
 # Per process: recall searches recently used agents' vectors in memory, exactly
 # (memories/vector_cache.py); 0 turns it off and every recall scans in PostgreSQL.
 KRONVEX_VECTOR_CACHE_MB = env_int("KRONVEX_VECTOR_CACHE_MB", 256, minimum=0)

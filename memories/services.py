@@ -43,6 +43,7 @@ def ranking_weights() -> ranking.RankingWeights:
         recency_midpoint_days=settings.KRONVEX_RECENCY_MIDPOINT_DAYS,
         recency_scale_days=settings.KRONVEX_RECENCY_SCALE_DAYS,
         frequency_saturation=settings.KRONVEX_FREQUENCY_SATURATION,
+        relevance_ratio=settings.KRONVEX_RELEVANCE_RATIO,
     )
 
 
@@ -531,3 +532,117 @@ def memories_purge_expired() -> int:
         _vectors_changed(agent_ids={agent_id for _, agent_id in rows}, pruned=True)
         logger.info("purged %d expired memories", len(rows))
     return len(rows)
+
+
+# -- re-embedding -----------------------------------------------------------------------
+# After a change of embedding model (or with `force`, of anything) the memories are embedded
+# again in two steps: marked pending, which takes their old vectors out of recall (they are
+# found by their words meanwhile), then embedded in batches in id order. The work left is
+# always the target's pending rows, so an interrupted run is resumed by starting it again.
+
+# Rows marked per transaction: a large database is never marked in one giant transaction.
+REEMBED_MARK_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class ReembedBatch:
+    """What one batch of a re-embedding did; `last_id` is where the next batch starts."""
+
+    last_id: int
+    size: int
+    embedded: int
+    # Memory id -> the provider's reason, for the memories now marked failed.
+    failures: dict[int, str]
+
+    @property
+    def skipped(self) -> int:
+        """Memories another worker embedded (or was embedding) meanwhile."""
+        return self.size - self.embedded - len(self.failures)
+
+
+def _reembed_scope(agent: Agent | None) -> dict[str, Agent]:
+    return {} if agent is None else {"agent": agent}
+
+
+def memories_reembed_count(*, agent: Agent | None, force: bool) -> int:
+    """How many memories of the agent (None: of every agent) a re-embedding would embed."""
+    memories = Memory.objects.filter(**_reembed_scope(agent))
+    if not force:
+        memories = memories.exclude(
+            status=EmbeddingStatus.READY, embedding_model=get_embedder().model_name
+        )
+    return memories.count()
+
+
+def memories_reembed_mark(
+    *, agent: Agent | None, force: bool, chunk_size: int = REEMBED_MARK_CHUNK
+) -> int:
+    """Mark pending the memories to embed again: those without a ready vector of the configured
+    model (with `force`, all); of the agent, or of every agent (None). Returns how many."""
+    marking = Memory.objects.filter(**_reembed_scope(agent)).exclude(status=EmbeddingStatus.PENDING)
+    if not force:
+        marking = marking.exclude(
+            status=EmbeddingStatus.READY, embedding_model=get_embedder().model_name
+        )
+    marked = 0
+    after = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                marking.filter(pk__gt=after)
+                .order_by("pk")
+                .values_list("pk", "agent_id")[:chunk_size]
+            )
+            if not rows:
+                return marked
+            after = rows[-1][0]
+            # The UPDATE checks the conditions again on each row it locks: a row changed
+            # since the SELECT (embedded, marked by another run) is left as it now is.
+            count = marking.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=EmbeddingStatus.PENDING, embedding_error=""
+            )
+            if count:
+                # The marked rows leave their agents' ready vectors, as deleted ones do.
+                _vectors_changed(agent_ids={agent_id for _, agent_id in rows}, pruned=True)
+            marked += count
+
+
+def memories_reembed_pending(*, agent: Agent | None) -> int:
+    """How many memories of the agent (None: of every agent) wait for their vector."""
+    return Memory.objects.filter(status=EmbeddingStatus.PENDING, **_reembed_scope(agent)).count()
+
+
+def memories_reembed_batch(
+    *, agent: Agent | None, batch_size: int, after: int = 0
+) -> ReembedBatch | None:
+    """Embed the next `batch_size` pending memories of the agent (None: of every agent) with
+    ids above `after`; None when there are no more.
+
+    A batch the provider refuses is split until the memories that fail alone are found:
+    those are marked failed with the reason, the others embedded.
+    """
+    ids = list(
+        Memory.objects.filter(status=EmbeddingStatus.PENDING, pk__gt=after, **_reembed_scope(agent))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if not ids:
+        return None
+    embedded, failures = _reembed_ids(ids)
+    return ReembedBatch(last_id=ids[-1], size=len(ids), embedded=embedded, failures=failures)
+
+
+def _reembed_ids(ids: list[int]) -> tuple[int, dict[int, str]]:
+    from memories.embedding import EmbeddingError
+
+    try:
+        return memories_embed(memory_ids=ids), {}
+    except EmbeddingError as exc:
+        if len(ids) == 1:
+            # Not a failure if it is no longer pending: another worker embedded it.
+            failed = memories_mark_failed(memory_ids=ids, reason=str(exc))
+            return 0, {ids[0]: str(exc)} if failed else {}
+    middle = len(ids) // 2
+    embedded_first, failures_first = _reembed_ids(ids[:middle])
+    embedded_second, failures_second = _reembed_ids(ids[middle:])
+    return embedded_first + embedded_second, failures_first | failures_second

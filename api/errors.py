@@ -23,6 +23,7 @@ from memories.embedding import EmbeddingError
 from memories.exceptions import (
     AgentAlreadyExists,
     AgentNotFound,
+    BatchNotFound,
     InvalidInput,
     MemoryNotFound,
     MemoryServiceError,
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 _DOMAIN_STATUS: dict[type[MemoryServiceError], int] = {
     AgentNotFound: status.HTTP_404_NOT_FOUND,
     MemoryNotFound: status.HTTP_404_NOT_FOUND,
+    BatchNotFound: status.HTTP_404_NOT_FOUND,
     AgentAlreadyExists: status.HTTP_409_CONFLICT,
     InvalidInput: status.HTTP_400_BAD_REQUEST,
 }
@@ -60,16 +62,29 @@ def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "request": [str(detail)]}
 
 
-def _validation_response(exc: exceptions.ValidationError) -> Response:
+def validation_error_body(exc: exceptions.ValidationError) -> dict[str, Any]:
+    """The 400 body of invalid input, also used for the rejected items of a batch."""
     errors = _field_errors(exc.detail)
     summary = " ".join(
         f"{field}: {' '.join(messages)}" if field != "request" else " ".join(messages)
         for field, messages in errors.items()
     )
-    return Response(
-        error_body("invalid_request", f"Invalid request. {summary}", errors=errors),
-        status=status.HTTP_400_BAD_REQUEST,
+    return error_body("invalid_request", f"Invalid request. {summary}", errors=errors)
+
+
+def quota_error_body(exc: QuotaExceeded, request: Any = None) -> dict[str, Any]:
+    return error_body(
+        exc.code,
+        str(exc),
+        limit=exc.limit,
+        used=exc.used,
+        plan=exc.plan.slug,
+        upgrade_url=request.build_absolute_uri(UPGRADE_PATH) if request else UPGRADE_PATH,
     )
+
+
+def _validation_response(exc: exceptions.ValidationError) -> Response:
+    return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
 
 
 # Where an account over its plan's limits can change plan.
@@ -84,17 +99,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers={"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, QuotaExceeded):
-        request = context.get("request")
         return Response(
-            error_body(
-                exc.code,
-                str(exc),
-                limit=exc.limit,
-                used=exc.used,
-                plan=exc.plan.slug,
-                upgrade_url=request.build_absolute_uri(UPGRADE_PATH) if request else UPGRADE_PATH,
-            ),
-            status=status.HTTP_402_PAYMENT_REQUIRED,
+            quota_error_body(exc, context.get("request")), status=status.HTTP_402_PAYMENT_REQUIRED
         )
     if isinstance(exc, MemoryServiceError):
         extra = (

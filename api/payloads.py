@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from memories.models import Agent, Memory
+from memories.models import Agent, Memory, MemoryBatch
 from memories.ranking import RankingWeights
 from memories.services import Recalled
 
@@ -42,9 +42,23 @@ def memory_json(memory: Memory, *, agent: Agent) -> dict[str, Any]:
         "expires_at": _iso(memory.expires_at),
         "access_count": memory.access_count,
         "last_accessed_at": _iso(memory.last_accessed_at),
+        "refreshed_at": _iso(memory.refreshed_at),
         "status": memory.status,
         "embedding_model": memory.embedding_model or None,
         "embedding_error": memory.embedding_error or None,
+    }
+
+
+def batch_json(batch: MemoryBatch, *, agent: Agent) -> dict[str, Any]:
+    return {
+        "batch_id": str(batch.uuid),
+        "agent_id": agent.slug,
+        "created_at": _iso(batch.created_at),
+        "total": batch.total,
+        "created": batch.created,
+        "deduplicated": batch.deduplicated,
+        "rejected": batch.rejected,
+        "progress_url": f"/api/v1/agents/{agent.slug}/remember/batch/{batch.uuid}",
     }
 
 
@@ -70,7 +84,7 @@ def recalled_json(item: Recalled, *, agent: Agent, explain: bool = False) -> dic
     if explain:
         score = item.score
         payload["explain"] = {
-            "vector": round(score.vector, 6),
+            "vector": None if score.vector is None else round(score.vector, 6),
             "lexical": round(score.lexical, 6),
             "similarity": round(score.similarity, 6),
             "recency": round(score.recency, 6),

@@ -8,6 +8,14 @@ urlpatterns = [
     re_path(r"^agents/?$", views.AgentListApi.as_view(), name="agent-list"),
     re_path(rf"^{AGENT}/?$", views.AgentDetailApi.as_view(), name="agent-detail"),
     re_path(rf"^{AGENT}/remember/?$", views.RememberApi.as_view(), name="remember"),
+    re_path(
+        rf"^{AGENT}/remember/batch/?$", views.RememberBatchApi.as_view(), name="remember-batch"
+    ),
+    re_path(
+        rf"^{AGENT}/remember/batch/(?P<batch_id>[^/]+)/?$",
+        views.RememberBatchDetailApi.as_view(),
+        name="remember-batch-detail",
+    ),
     re_path(rf"^{AGENT}/recall/?$", views.RecallApi.as_view(), name="recall"),
     re_path(
         rf"^{AGENT}/inject-context/?$", views.InjectContextApi.as_view(), name="inject-context"

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import ratelimit
+from api.errors import quota_error_body, validation_error_body
 from api.fields import (
     MemoryTypeField,
     MetadataField,
@@ -26,13 +27,14 @@ from api.fields import (
     session_field,
 )
 from api.models import ApiKey
-from api.payloads import agent_json, memory_json, recalled_json, weights_json
+from api.payloads import agent_json, batch_json, memory_json, recalled_json, weights_json
 from billing.models import Account
 from billing.usage import usage_record
 from memories import selectors, services
-from memories.models import Agent
+from memories.models import Agent, EmbeddingStatus
 
 MAX_TOP_K = 50
+MAX_BATCH = 1000
 MAX_TTL_DAYS = 36_500
 MAX_TTL_SECONDS = MAX_TTL_DAYS * 86_400
 # PostgreSQL's OFFSET is a bigint: a larger one is a database error, not an empty page.
@@ -189,19 +191,78 @@ class RememberApi(AccountApi):
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
-        memory = services.remember(
-            agent=agent,
-            content=data["content"],
-            memory_type=type_from(data) or "episodic",
-            session_id=data.get("session_id"),
-            metadata=data.get("metadata"),
-            pinned=data.get("pinned", False),
-            ttl_days=data.get("ttl_days"),
-            ttl_seconds=data.get("ttl_seconds"),
-            created_at=data.get("created_at"),
-        )
+        memory = services.remember(agent=agent, **remember_arguments(data))
         usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="remember")
-        return Response(memory_json(memory, agent=agent))
+        return Response({**memory_json(memory, agent=agent), "deduplicated": memory.deduplicated})
+
+
+def remember_arguments(data: dict[str, Any]) -> dict[str, Any]:
+    """Validated remember input as the remember services take it."""
+    return {
+        "content": data["content"],
+        "memory_type": type_from(data) or "episodic",
+        "session_id": data.get("session_id"),
+        "metadata": data.get("metadata"),
+        "pinned": data.get("pinned", False),
+        "ttl_days": data.get("ttl_days"),
+        "ttl_seconds": data.get("ttl_seconds"),
+        "created_at": data.get("created_at"),
+    }
+
+
+class RememberBatchApi(AccountApi):
+    class InputSerializer(serializers.Serializer):
+        memories = serializers.ListField(
+            child=serializers.JSONField(), allow_empty=False, max_length=MAX_BATCH
+        )
+
+    def post(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent(agent_id)
+        items = validated(self.InputSerializer, request.data)["memories"]
+        valid: dict[int, dict[str, Any]] = {}
+        invalid: dict[int, dict[str, Any]] = {}
+        for index, item in enumerate(items):
+            try:
+                valid[index] = remember_arguments(validated(RememberApi.InputSerializer, item))
+            except serializers.ValidationError as exc:
+                invalid[index] = validation_error_body(exc)
+        batch, outcomes = services.remember_batch(agent=agent, memories=valid, total=len(items))
+        results = []
+        for index in range(len(items)):
+            outcome = outcomes.get(index)
+            if outcome is None or outcome.memory is None:
+                error = (
+                    quota_error_body(outcome.error, request)
+                    if outcome is not None and outcome.error is not None
+                    else invalid[index]
+                )
+                results.append({"index": index, "status": "rejected", "error": error})
+                continue
+            results.append(
+                {
+                    "index": index,
+                    "status": outcome.status,
+                    "id": str(outcome.memory.uuid),
+                    "embedding_status": outcome.memory.status,
+                }
+            )
+            if outcome.status == "created":
+                usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="remember")
+        return Response({**batch_json(batch, agent=agent), "items": results})
+
+
+class RememberBatchDetailApi(AccountApi):
+    def get(self, request: Request, agent_id: str, batch_id: str) -> Response:
+        agent = self.agent(agent_id)
+        batch = selectors.memory_batch_get(agent=agent, batch_id=batch_id)
+        progress = selectors.memory_batch_progress(batch=batch)
+        return Response(
+            {
+                **batch_json(batch, agent=agent),
+                "embedding": progress,
+                "done": progress[EmbeddingStatus.PENDING] == 0,
+            }
+        )
 
 
 class QuerySerializer(serializers.Serializer):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import itertools
 import json
 import logging
@@ -23,16 +22,11 @@ import math
 import os
 import platform
 import random
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -41,20 +35,39 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # As in the server, before numpy loads: one BLAS thread (see kronvex/__init__.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import corpus  # noqa: E402 - needs the path above
-import numpy as np  # noqa: E402
-import requests  # noqa: E402
+# corpus and harness are found through the path above.
+import corpus
+import numpy as np
+import requests
+from harness import (
+    REPO,
+    Client,
+    MemoryCopy,
+    Server,
+    create_api_key,
+    fill_embedder,
+    fmt_duration,
+    free_port,
+    log,
+    new_session,
+    print_table,
+    read_marker,
+    server_env,
+    shielded_cleanup,
+    sigterm_as_interrupt,
+    summarise,
+    use_server_settings,
+    write_marker,
+)
 
 BIG_AGENT = "bench-large"
 EMAIL = "bench@example.com"
 OTHER_AGENT_SIZE = 1_000
-FILL_MARKER = "bench-fill.json"
 # Memories written by the remember measurements carry this session prefix, so the fill
 # counts ignore them and the end of the run can delete them again.
 REMEMBER_SESSION_PREFIX = "bench-remember-"
@@ -65,185 +78,6 @@ TARGETS = {
     "recall_k10": (20.0, 50.0),
     "inject_context": (20.0, 50.0),
 }
-ACCESS_LOG = re.compile(
-    r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms'
-)
-
-
-# -- small helpers -------------------------------------------------------------------------
-
-
-def log(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def summarise(ms: Sequence[float], wall_seconds: float | None = None) -> dict[str, float]:
-    values = np.asarray(ms, dtype=np.float64)
-    stats = {
-        "n": len(values),
-        "p50": float(np.percentile(values, 50)),
-        "p90": float(np.percentile(values, 90)),
-        "p99": float(np.percentile(values, 99)),
-        "mean": float(values.mean()),
-        "max": float(values.max()),
-    }
-    if wall_seconds:
-        stats["rps"] = len(values) / wall_seconds
-    return stats
-
-
-def fmt_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    log(f"\n{title}")
-    header = (
-        f"  {'endpoint':<16}{'n':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'mean':>9}{'max':>9}{'req/s':>9}"
-    )
-    log(header)
-    log("  " + "-" * (len(header) - 2))
-    for name, s in rows.items():
-        rps = f"{s['rps']:>9.1f}" if "rps" in s else f"{'':>9}"
-        log(
-            f"  {name:<16}{s['n']:>6}{s['p50']:>9.2f}{s['p90']:>9.2f}{s['p99']:>9.2f}"
-            f"{s['mean']:>9.2f}{s['max']:>9.2f}{rps}"
-        )
-
-
-# -- the server under test -------------------------------------------------------------------
-
-
-class Server:
-    """`manage.py serve` as a child; its output (with the gunicorn access log) goes to a file."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str], port: int) -> None:
-        self.data_dir = data_dir
-        self.env = env
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.log_path = data_dir / f"bench-serve-{stamp}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        from kronvex.process import die_with_parent
-
-        with self.log_path.open("ab") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve"],
-                cwd=REPO,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                # Own session: a Ctrl-C in the terminal reaches us only, and we stop serve
-                # in order (gunicorn, then PostgreSQL) instead of everything at once.
-                start_new_session=True,
-                # If this script is killed outright, the kernel still stops serve.
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
-
-    def wait_healthy(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(
-                    f"serve exited early; last lines of {self.log_path}:\n{self.tail()}"
-                )
-            try:
-                response = requests.get(f"{self.base_url}/healthz", timeout=5)
-                if response.status_code == 200:
-                    return dict(response.json())
-                last = f"HTTP {response.status_code}: {response.text[:300]}"
-            except requests.RequestException as exc:
-                last = str(exc)
-            time.sleep(0.5)
-        raise RuntimeError(f"/healthz not healthy within {timeout:.0f}s ({last}):\n{self.tail()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(40)  # serve allows gunicorn 25 s, then stops PostgreSQL
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def log_offset(self) -> int:
-        return self.log_path.stat().st_size
-
-    def access_ms(self, start: int, path_suffix: str) -> list[float]:
-        """Server-side request times (gunicorn's %(M)s, whole ms) logged since `start`."""
-        # gunicorn logs after the response is sent, so give the last lines a moment to land.
-        time.sleep(0.3)
-        with self.log_path.open("rb") as handle:
-            handle.seek(start)
-            text = handle.read().decode(errors="replace")
-        return [
-            float(match["ms"])
-            for match in ACCESS_LOG.finditer(text)
-            if match["path"].rstrip("/").endswith(path_suffix)
-        ]
-
-
-def server_env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # The embedded default: our own PostgreSQL and in-process tasks, whatever the shell says.
-        if key not in {"DATABASE_URL", "CELERY_BROKER_URL"}
-    }
-    env.update(
-        KRONVEX_DATA_DIR=str(data_dir),
-        PORT=str(port),
-        KRONVEX_MODEL_DIR=str(REPO / ".data" / "models"),
-        DJANGO_SETTINGS_MODULE="kronvex.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    """Run one `manage.py` command against the bench's data folder; its output."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def create_api_key(env: dict[str, str]) -> str:
-    output = manage(env, "createapikey", "--email", EMAIL, "--agent", BIG_AGENT, "--name", "bench")
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    if not lines or not lines[-1].startswith("kv-"):
-        raise RuntimeError(f"createapikey printed no key:\n{output}")
-    # The bench measures the service, not the free plan's quotas and rate limits.
-    manage(env, "setplan", EMAIL, "enterprise")
-    return lines[-1]
-
-
 # -- filling the database -------------------------------------------------------------------
 
 
@@ -274,21 +108,6 @@ class FillPlan:
         }
 
 
-def fill_embedder(threads: int) -> Any:
-    """The configured embedder, but with every core: the fill is a batch job, not a request."""
-    from django.conf import settings
-
-    from memories.embedding import LocalEmbedder, get_embedder
-
-    if str(settings.KRONVEX_EMBEDDER).lower() == "local":
-        return LocalEmbedder(
-            Path(settings.KRONVEX_MODEL_DIR),
-            threads=threads,
-            batch_size=settings.KRONVEX_EMBEDDING_BATCH_SIZE,
-        )
-    return get_embedder()
-
-
 def existing_counts(account: Any) -> dict[str, int]:
     from django.db.models import Count
 
@@ -303,17 +122,6 @@ def existing_counts(account: Any) -> dict[str, int]:
     return {row["agent__slug"]: row["n"] for row in rows}
 
 
-def read_marker(data_dir: Path) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads((data_dir / FILL_MARKER).read_text()))
-    except (OSError, ValueError):
-        return None
-
-
-def write_marker(data_dir: Path, marker: dict[str, Any]) -> None:
-    (data_dir / FILL_MARKER).write_text(json.dumps(marker, indent=2))
-
-
 def fill_database(
     *, data_dir: Path, account: Any, plan: FillPlan, embedder: Any, batch_size: int
 ) -> dict[str, Any]:
@@ -323,9 +131,7 @@ def fill_database(
     service that has been taking memories from many agents for a year: the large agent's
     rows are spread over the whole table, not packed together.
     """
-    import psycopg
     from django.db import connection
-    from pgvector.psycopg import register_vector
 
     from memories.models import Agent
 
@@ -386,45 +192,7 @@ def fill_database(
             todo.append(position)
         occurrence[agent_index] += 1
 
-    # A connection of its own: pgvector's psycopg adapters would change what Django's
-    # connection returns for vector columns.
-    db = connection.settings_dict
-    raw = psycopg.connect(
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        host=db["HOST"],
-        port=db["PORT"],
-        autocommit=True,
-    )
-    register_vector(raw)
-    with raw.cursor() as cursor:
-        cursor.execute(
-            "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = "
-            "'memories_memory'::regclass AND attnum > 0 AND NOT attisdropped"
-        )
-        column_types = dict(cursor.fetchall())
-    columns = [
-        "uuid",
-        "account_id",
-        "agent_id",
-        "content",
-        "type",
-        "session_id",
-        "metadata",
-        "pinned",
-        "access_count",
-        "last_accessed_at",
-        "created_at",
-        "updated_at",
-        "embedding",
-        "embedding_model",
-        "status",
-        "embedding_error",
-    ]
-    # Binary COPY needs each column's exact type; reading them from the catalogue keeps
-    # this in step with the migrations.
-    copy_sql = f"COPY memories_memory ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    copier = MemoryCopy.open()
 
     log(
         f"Filling {len(todo):,} memories ({plan.total - len(todo):,} already there), "
@@ -439,30 +207,31 @@ def fill_database(
         t0 = time.perf_counter()
         vectors = embedder.embed(texts)
         t1 = time.perf_counter()
-        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            copy.set_types([column_types[name] for name in columns])
-            for position, vector in zip(batch, vectors, strict=True):
-                memory_uuid, slug, sentence, session, accesses, accessed, created = rows[position]
-                copy.write_row(
-                    (
-                        memory_uuid,
-                        account.pk,
-                        agents[slug].pk,
-                        sentence.text,
-                        sentence.memory_type,
-                        session,
-                        {"source": "bench", "kind": sentence.category},
-                        False,
-                        accesses,
-                        accessed,
-                        created,
-                        created,
-                        vector,
-                        embedder.model_name,
-                        "ready",
-                        "",
-                    )
+        copy_rows = []
+        for position, vector in zip(batch, vectors, strict=True):
+            memory_uuid, slug, sentence, session, accesses, accessed, created = rows[position]
+            copy_rows.append(
+                (
+                    memory_uuid,
+                    account.pk,
+                    agents[slug].pk,
+                    sentence.text,
+                    sentence.memory_type,
+                    session,
+                    {"source": "bench", "kind": sentence.category},
+                    False,
+                    accesses,
+                    accessed,
+                    created,
+                    created,
+                    vector,
+                    embedder.model_name,
+                    "ready",
+                    "",
+                    0,
                 )
+            )
+        copier.write(copy_rows)
         t2 = time.perf_counter()
         embed_seconds += t1 - t0
         copy_seconds += t2 - t1
@@ -475,7 +244,7 @@ def fill_database(
             f"ETA {fmt_duration((len(todo) - done) / rate)}"
         )
     elapsed = time.perf_counter() - began
-    raw.close()
+    copier.close()
     log("VACUUM ANALYZE memories_memory (so autovacuum does not start mid-measurement)...")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) memories_memory")
@@ -508,46 +277,6 @@ class Endpoint:
 class PassResult:
     client_ms: list[float]
     wall_seconds: float
-
-
-def new_session(api_key: str) -> requests.Session:
-    session = requests.Session()
-    session.headers.update({"X-API-Key": api_key, "Content-Type": "application/json"})
-    return session
-
-
-class Client:
-    """One keep-alive HTTP/1.1 connection carrying the API key.
-
-    Plain http.client rather than requests for the measured calls: the client shares the
-    machine's cores with the server, and requests' own work (about 1 ms a call here)
-    would be counted as the service's latency.
-    """
-
-    # gunicorn closes a keep-alive connection after 2 s without a request.
-    IDLE_SECONDS = 1.0
-
-    def __init__(self, base_url: str, api_key: str) -> None:
-        address = urllib.parse.urlsplit(base_url)
-        self.connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
-        self.headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
-        self.last_used = 0.0
-
-    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        if time.monotonic() - self.last_used > self.IDLE_SECONDS:
-            self.connection.close()  # the server may have closed it: open a fresh one
-        try:
-            self.connection.request("POST", path, body=body, headers=self.headers)
-            response = self.connection.getresponse()
-            content = response.read()
-        except (http.client.HTTPException, OSError):
-            self.connection.close()  # reconnects on the next call
-            raise
-        self.last_used = time.monotonic()
-        return response.status, content
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 def run_pass(clients: list[Client], endpoint: Endpoint, first: int, count: int) -> PassResult:
@@ -861,19 +590,14 @@ def main() -> int:
     env = server_env(data_dir, port)
     # This process talks to the same embedded PostgreSQL (serve owns it) through Django, so
     # it gets the server's settings; set before anything imports kronvex.settings.
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("KRONVEX_", "DJANGO_"))})
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
-        os.environ.pop(name, None)
+    use_server_settings(env)
     server = Server(data_dir, env, port)
     started = datetime.now()
     run_session = f"{REMEMBER_SESSION_PREFIX}{started.strftime('%Y%m%d-%H%M%S')}"
     big_agent = None
 
     # SIGTERM becomes an exception, so the finally below stops the server as Ctrl-C does.
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    sigterm_as_interrupt()
     try:
         log(
             f"Data folder: {data_dir}\nStarting `manage.py serve` on port {server.port} "
@@ -886,7 +610,7 @@ def main() -> int:
             f"Healthy after {time.perf_counter() - t0:.1f}s: embedder "
             f"{health['embedder'].get('model')}, pgvector {health['database'].get('pgvector')}"
         )
-        api_key = create_api_key(env)
+        api_key = create_api_key(env, email=EMAIL, agent=BIG_AGENT)
 
         import django
 
@@ -930,15 +654,15 @@ def main() -> int:
         corpus_texts = {s.text for s in corpus.generate_sentences(args.total, args.seed)}
         endpoints = make_endpoints(run_session, args.seed, corpus_texts)
         clients = max(1, args.concurrency)
-        connections = [Client(server.base_url, api_key) for _ in range(clients)]
+        http_clients = [Client(server.base_url, api_key) for _ in range(clients)]
         log(
             f"Warm-up: {args.warmup} requests per endpoint over {clients} connections "
             f"(both gunicorn workers load their ONNX session on first use)..."
         )
         offset = 0
         for endpoint in endpoints:
-            run_pass(connections, endpoint, offset, args.warmup)
-            run_pass(connections[:1], endpoint, offset + args.warmup, 10)
+            run_pass(http_clients, endpoint, offset, args.warmup)
+            run_pass(http_clients[:1], endpoint, offset + args.warmup, 10)
         offset += args.warmup + 10
 
         passes: dict[str, dict[str, Any]] = {}
@@ -950,7 +674,7 @@ def main() -> int:
             rows: dict[str, Any] = {}
             for endpoint in endpoints:
                 mark = server.log_offset()
-                result = run_pass(connections[:threads], endpoint, offset, args.requests)
+                result = run_pass(http_clients[:threads], endpoint, offset, args.requests)
                 rows[endpoint.name] = {
                     "client": summarise(result.client_ms, result.wall_seconds),
                     "server": summarise(server.access_ms(mark, endpoint.path) or [math.nan]),
@@ -966,7 +690,7 @@ def main() -> int:
                 {name: row["server"] for name, row in rows.items()},
             )
 
-        for http_client in connections:
+        for http_client in http_clients:
             http_client.close()
         verification = verify_recall(server.base_url, new_session(api_key), big_agent, args.seed)
         log(
@@ -1055,8 +779,7 @@ def main() -> int:
         log("\nInterrupted.")
         return 130
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
+        shielded_cleanup()  # a second Ctrl-C must not skip the clean-up
         if big_agent is not None:
             with contextlib.suppress(Exception):
                 from django.db import connections

@@ -303,11 +303,13 @@ KRONVEX_EMBEDDING_TIMEOUT = env_float("KRONVEX_EMBEDDING_TIMEOUT", 30.0)
 KRONVEX_EMBEDDING_MAX_RETRIES = env_int("KRONVEX_EMBEDDING_MAX_RETRIES", 2, minimum=0)
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 
-# Ranking (memories/ranking.py): confidence = weights . (similarity, recency, frequency).
-KRONVEX_WEIGHT_LEXICAL = env_float("KRONVEX_WEIGHT_LEXICAL", 0.5)
-KRONVEX_WEIGHT_SIMILARITY = env_float("KRONVEX_WEIGHT_SIMILARITY", 0.6)
-KRONVEX_WEIGHT_RECENCY = env_float("KRONVEX_WEIGHT_RECENCY", 0.2)
-KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.2)
+# Ranking (memories/ranking.py): similarity = (1 - lexical) x vector + lexical x BM25 share,
+# confidence = weights . (similarity, recency, frequency). Defaults tuned on the tune split
+# of bench/evalset (bench/retrieval_quality.py --tune).
+KRONVEX_WEIGHT_LEXICAL = env_float("KRONVEX_WEIGHT_LEXICAL", 0.1)
+KRONVEX_WEIGHT_SIMILARITY = env_float("KRONVEX_WEIGHT_SIMILARITY", 0.8)
+KRONVEX_WEIGHT_RECENCY = env_float("KRONVEX_WEIGHT_RECENCY", 0.1)
+KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.1)
 KRONVEX_RECENCY_MIDPOINT_DAYS = env_float("KRONVEX_RECENCY_MIDPOINT_DAYS", 30.0)
 KRONVEX_RECENCY_SCALE_DAYS = env_float("KRONVEX_RECENCY_SCALE_DAYS", 10.0)
 KRONVEX_FREQUENCY_SATURATION = env_int("KRONVEX_FREQUENCY_SATURATION", 50, minimum=1)

@@ -18,6 +18,10 @@ class MemoryNotFound(MemoryServiceError):
     code = "memory_not_found"
 
 
+class BatchNotFound(MemoryServiceError):
+    code = "batch_not_found"
+
+
 class AgentAlreadyExists(MemoryServiceError):
     code = "agent_exists"
 

@@ -4,7 +4,8 @@ from datetime import datetime
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import MD5, Lower, Trim
 from django.utils import timezone
 from pgvector.django import VectorField
 
@@ -12,6 +13,10 @@ from billing.models import Account
 
 # Where agents' and memories' vector versions come from (see memories/vector_cache.py).
 VECTOR_VERSION_SEQUENCE = "memories_vector_version_seq"
+
+# A memory's content as duplicates compare, in SQL: the same expression as
+# Memory.content_key, for a text given as a parameter.
+CONTENT_KEY_SQL = "MD5(TRIM(LOWER(regexp_replace(normalize(%s, NFKC), '[^[:alnum:]]+', ' ', 'g'))))"
 
 # The text-search configuration used for the lexical index and lexical queries.
 SEARCH_CONFIG = "english"
@@ -84,6 +89,23 @@ class MemoryQuerySet(models.QuerySet["Memory"]):
         return self.filter(pinned=False, expires_at__lte=now)
 
 
+class MemoryBatch(models.Model):
+    """Memories remembered by one batch call: what became of its items, and a handle to
+    poll their embedding by."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memory_batches")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="batches")
+    created_at = models.DateTimeField(auto_now_add=True)
+    total = models.PositiveIntegerField()
+    created = models.PositiveIntegerField(default=0)
+    deduplicated = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.uuid)
+
+
 class Memory(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Denormalised from the agent so tenant filters and quotas need no join.
@@ -110,6 +132,37 @@ class Memory(models.Model):
     embedding_error = models.TextField(blank=True, default="")
     # The agent's vector version of the last change to this memory's vector or filters.
     vector_version = models.BigIntegerField(default=0, editable=False)
+    # The content as duplicates compare: Unicode-normalised, lower-case, punctuation and
+    # spacing folded, hashed (see memories/services.py remember).
+    content_key = models.GeneratedField(
+        expression=MD5(
+            Trim(
+                Lower(
+                    Func(
+                        Func(F("content"), template="normalize(%(expressions)s, NFKC)"),
+                        Value("[^[:alnum:]]+"),
+                        Value(" "),
+                        Value("g"),
+                        function="regexp_replace",
+                    )
+                )
+            )
+        ),
+        output_field=models.CharField(max_length=32),
+        db_persist=True,
+    )
+    # The batch call that stored it, if one did.
+    batch = models.ForeignKey(
+        MemoryBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="memories",
+        db_index=False,  # the partial index below: most memories have no batch
+    )
+    # When the memory was last stated again (a duplicate remembered): recency counts from
+    # here rather than from created_at.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
     # The lexical index's document: the content's words and the month and year the memory
     # was made ("march 2025"), so that questions naming a time can find it. Written by a
     # database trigger on every insert and change of content or date (migration 0006):
@@ -117,6 +170,9 @@ class Memory(models.Model):
     search_vector = SearchVectorField(null=True, editable=False)
 
     objects = MemoryQuerySet.as_manager()
+
+    # Set by remember: whether this memory was an existing one stated again.
+    deduplicated = False
 
     class Meta:
         indexes = [
@@ -143,6 +199,8 @@ class Memory(models.Model):
                 condition=~Q(status="ready"),
             ),
             models.Index(fields=["agent", "vector_version"], name="memory_vector_version"),
+            models.Index(fields=["agent", "content_key"], name="memory_content_key"),
+            models.Index(fields=["batch"], name="memory_batch", condition=Q(batch__isnull=False)),
             models.Index(
                 fields=["expires_at"],
                 name="memory_expiring",

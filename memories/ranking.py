@@ -3,7 +3,8 @@
     similarity = (1 - w_l) * vector + w_l * lexical                   (the fused relevance)
     confidence = w_s * similarity + w_r * recency + w_f * frequency   (weights sum to 1)
 
-- vector: cosine similarity of query and memory, clipped to [0, 1].
+- vector: cosine similarity of query and memory, clipped to [0, 1]; None while the
+  memory waits for its vector, when its similarity is its lexical score alone.
 - lexical: the memory's BM25 score for the query's words over the agent's memories,
   as a share of what a memory holding every query word would score (memories/lexical.py),
   in [0, 1]. `w_l` is the lexical weight of the fusion.
@@ -32,10 +33,10 @@ _SECONDS_PER_DAY = 86_400.0
 
 @dataclass(frozen=True)
 class RankingWeights:
-    lexical: float = 0.5
-    similarity: float = 0.6
-    recency: float = 0.2
-    frequency: float = 0.2
+    lexical: float = 0.1
+    similarity: float = 0.8
+    recency: float = 0.1
+    frequency: float = 0.1
     recency_midpoint_days: float = 30.0
     recency_scale_days: float = 10.0
     frequency_saturation: int = 50
@@ -55,7 +56,7 @@ class RankingWeights:
 class Candidate:
     """What scoring needs to know about one memory."""
 
-    vector: float
+    vector: float | None
     type: str
     created_at: datetime
     access_count: int
@@ -69,7 +70,7 @@ class Score:
     similarity: float
     recency: float
     frequency: float
-    vector: float = 0.0
+    vector: float | None = 0.0
     lexical: float = 0.0
 
 
@@ -80,8 +81,11 @@ def unit_score(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
-def relevance(*, vector: float, lexical: float, weights: RankingWeights) -> float:
-    """The fused similarity of a memory to the query."""
+def relevance(*, vector: float | None, lexical: float, weights: RankingWeights) -> float:
+    """The fused similarity of a memory to the query; its lexical score alone while it has
+    no vector, so that a memory is findable the moment it is stored."""
+    if vector is None:
+        return unit_score(lexical)
     return (1.0 - weights.lexical) * unit_score(vector) + weights.lexical * unit_score(lexical)
 
 
@@ -123,7 +127,7 @@ def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Sc
         similarity=similarity,
         recency=recency,
         frequency=frequency,
-        vector=unit_score(candidate.vector),
+        vector=None if candidate.vector is None else unit_score(candidate.vector),
         lexical=unit_score(candidate.lexical),
     )
 

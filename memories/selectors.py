@@ -24,12 +24,13 @@ from pgvector.django import CosineDistance
 
 from billing.models import Account
 from memories import lexical
-from memories.exceptions import AgentNotFound, MemoryNotFound
+from memories.exceptions import AgentNotFound, BatchNotFound, MemoryNotFound
 from memories.models import (
     SEARCH_CONFIG,
     Agent,
     EmbeddingStatus,
     Memory,
+    MemoryBatch,
     MemoryQuerySet,
     live_condition,
 )
@@ -66,6 +67,26 @@ def memory_get(*, agent: Agent, memory_id: str) -> Memory:
     if memory is None:
         raise MemoryNotFound(f"No memory {memory_id!r} in agent {agent.slug!r}.")
     return memory
+
+
+def memory_batch_get(*, agent: Agent, batch_id: str) -> MemoryBatch:
+    as_uuid = _as_uuid(batch_id)
+    batch = MemoryBatch.objects.filter(agent=agent, uuid=as_uuid).first() if as_uuid else None
+    if batch is None:
+        raise BatchNotFound(f"No batch {batch_id!r} in agent {agent.slug!r}.")
+    return batch
+
+
+def memory_batch_progress(*, batch: MemoryBatch) -> dict[str, int]:
+    """How many of the memories the batch created are waiting for their vector, embedded,
+    or failed (memories deleted since are not counted)."""
+    counts = dict(
+        Memory.objects.filter(batch=batch)
+        .values_list("status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {status: counts.get(status, 0) for status in EmbeddingStatus.values}
 
 
 MEMORY_SORTS = {
@@ -139,6 +160,7 @@ _CANDIDATE_FIELDS = (
     "access_count",
     "last_accessed_at",
     "created_at",
+    "refreshed_at",
     "updated_at",
     "status",
     "embedding_model",
@@ -238,6 +260,7 @@ def recall_candidates(
         lexical_weight=lexical_weight,
     )
     vectors: dict[int, Any] = {}
+    scored: dict[int, tuple[float | None, float]]
     if found is not None:
         scored = {item.memory_id: (item.similarity, item.lexical) for item in found.neighbours}
         vectors = {item.memory_id: item.vector for item in found.neighbours}
@@ -265,7 +288,8 @@ def recall_candidates(
             vector=similarity,
             lexical=lexical_score,
             type=rows[pk].type,
-            created_at=rows[pk].created_at,
+            # Recency counts from the last time the memory was stated.
+            created_at=rows[pk].refreshed_at or rows[pk].created_at,
             access_count=rows[pk].access_count,
             pinned=rows[pk].pinned,
             memory=rows[pk],
@@ -337,11 +361,11 @@ def _search_in_postgres(
     now: datetime,
     session_id: str | None,
     memory_type: str | None,
-) -> dict[int, tuple[float, float]]:
+) -> dict[int, tuple[float | None, float]]:
     """The SQL path of recall_candidates: the `limit` nearest vectors and every memory
     holding a query word, fused; {id: (vector similarity, lexical score)}."""
     # From the covering index alone (an index-only scan).
-    scored = {
+    scored: dict[int, tuple[float | None, float]] = {
         pk: (1.0 - float(distance), 0.0)
         for pk, distance in base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
         .annotate(distance=CosineDistance("embedding", query_vector))
@@ -385,11 +409,13 @@ def _search_in_postgres(
             query_lexemes=lexemes, documents=[set(row[1]) for row in kept], stats=stats
         )
         for row, lexical_score in zip(kept, lexical_scores, strict=True):
-            similarity = 1.0 - float(row[3]) if row[3] is not None else 0.0
+            similarity = 1.0 - float(row[3]) if row[3] is not None else None
             scored[row[0]] = (similarity, float(lexical_score))
 
-    def fused(item: tuple[int, tuple[float, float]]) -> tuple[float, float]:
+    def fused(item: tuple[int, tuple[float | None, float]]) -> tuple[float, float]:
         similarity, lexical_score = item[1]
+        if similarity is None:
+            return (-lexical_score, 0.0)
         relevance = (1.0 - lexical_weight) * min(1.0, max(0.0, similarity))
         return (-(relevance + lexical_weight * lexical_score), -similarity)
 
@@ -398,7 +424,7 @@ def _search_in_postgres(
 
 def _lexical_unembedded(
     base: MemoryQuerySet, *, lexemes: list[str], stats: lexical.CorpusStats, limit: int
-) -> dict[int, tuple[float, float]]:
+) -> dict[int, tuple[float | None, float]]:
     """Memories still waiting for their vector that hold a query word, scored lexically
     against the agent's statistics, so a memory is findable the moment remember returns.
     One query; the partial index on unembedded memories keeps it cheap when there are none.
@@ -418,7 +444,7 @@ def _lexical_unembedded(
         query_lexemes=lexemes, documents=[set(terms) for _, terms in pending], stats=stats
     )
     best = sorted(zip(pending, scores, strict=True), key=lambda item: -item[1])[:limit]
-    return {pk: (0.0, float(score)) for (pk, _), score in best}
+    return {pk: (None, float(score)) for (pk, _), score in best}
 
 
 def agent_list(*, account: Account) -> list[tuple[Agent, int]]:

@@ -24,7 +24,14 @@ from billing.models import Account
 from memories import context, ranking, selectors
 from memories.embedding import get_embedder
 from memories.exceptions import AgentAlreadyExists, InvalidInput
-from memories.models import VECTOR_VERSION_SEQUENCE, Agent, EmbeddingStatus, Memory
+from memories.models import (
+    CONTENT_KEY_SQL,
+    VECTOR_VERSION_SEQUENCE,
+    Agent,
+    EmbeddingStatus,
+    Memory,
+    MemoryBatch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -198,24 +205,31 @@ def remember(
     ttl_seconds: int | None = None,
     created_at: datetime | None = None,
 ) -> Memory:
-    """Store a memory durably, then have it embedded (in-process, or by a worker)."""
-    now = timezone.now()
-    memory = Memory(
-        account_id=agent.account_id,
+    """Store a memory durably, then have it embedded (in-process, or by a worker); a live
+    duplicate in the same session is refreshed and returned instead (`deduplicated`)."""
+    memory = _new_memory(
         agent=agent,
+        now=timezone.now(),
         content=content,
-        type=memory_type,
+        memory_type=memory_type,
         session_id=session_id,
-        metadata=metadata or {},
+        metadata=metadata,
         pinned=pinned,
-        expires_at=expiry(now=now, ttl_days=ttl_days, ttl_seconds=ttl_seconds),
-        created_at=created_at or now,
-        status=EmbeddingStatus.PENDING,
+        ttl_days=ttl_days,
+        ttl_seconds=ttl_seconds,
+        created_at=created_at,
     )
     # One statement takes the quota and inserts, committed on its own (or with the
     # caller's transaction) before the embedding is queued.
-    if not _insert_within_quota(memory):
-        raise quotas.memory_quota_exceeded(account_id=agent.account_id)
+    duplicate = _insert_within_quota(memory)
+    if duplicate is not None:
+        return _refresh_duplicate(
+            memory_id=duplicate,
+            stated_at=memory.created_at,
+            pinned=pinned,
+            ttl_days=ttl_days,
+            ttl_seconds=ttl_seconds,
+        )
     embedded: list[int] = []
     # robust: a broker that cannot take the task must not undo an accepted memory.
     transaction.on_commit(partial(_enqueue_embedding, [memory.pk], embedded), robust=True)
@@ -228,12 +242,111 @@ def remember(
     return memory
 
 
-def _insert_within_quota(memory: Memory) -> bool:
-    """INSERT the memory if its account's plan has room, adding it to the account's
-    count in the same statement; False (and nothing written) if it has none.
+def _new_memory(
+    *,
+    agent: Agent,
+    now: datetime,
+    content: str,
+    memory_type: str = "episodic",
+    session_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    pinned: bool = False,
+    ttl_days: int | None = None,
+    ttl_seconds: int | None = None,
+    created_at: datetime | None = None,
+    batch: MemoryBatch | None = None,
+) -> Memory:
+    return Memory(
+        account_id=agent.account_id,
+        agent=agent,
+        content=content,
+        type=memory_type,
+        session_id=session_id,
+        metadata=metadata or {},
+        pinned=pinned,
+        expires_at=expiry(now=now, ttl_days=ttl_days, ttl_seconds=ttl_seconds),
+        created_at=created_at or now,
+        status=EmbeddingStatus.PENDING,
+        batch=batch,
+    )
 
-    The UPDATE locks the account row until commit, so concurrent inserts for one
-    account take the last places one at a time and never overshoot.
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of one item of a batch: created, deduplicated or rejected."""
+
+    status: str
+    memory: Memory | None = None
+    error: quotas.QuotaExceeded | None = None
+
+
+def remember_batch(
+    *, agent: Agent, memories: dict[int, dict[str, Any]], total: int
+) -> tuple[MemoryBatch, dict[int, BatchOutcome]]:
+    """Store the valid items of a batch call (`memories`: {index in the call: remember's
+    arguments}; `total` counts the rejected ones too) in one transaction, then have the new
+    ones embedded in batches. Duplicates are refreshed as remember does; items past the
+    plan's memory limit are rejected, and the others still stored."""
+    now = timezone.now()
+    outcomes: dict[int, BatchOutcome] = {}
+    new_ids: list[int] = []
+    with transaction.atomic():
+        batch = MemoryBatch.objects.create(account_id=agent.account_id, agent=agent, total=total)
+        for index, fields in memories.items():
+            memory = _new_memory(agent=agent, now=now, batch=batch, **fields)
+            try:
+                duplicate = _insert_within_quota(memory)
+            except quotas.QuotaExceeded as exceeded:
+                outcomes[index] = BatchOutcome("rejected", error=exceeded)
+                continue
+            if duplicate is None:
+                new_ids.append(memory.pk)
+                outcomes[index] = BatchOutcome("created", memory)
+            else:
+                outcomes[index] = BatchOutcome(
+                    "deduplicated",
+                    _refresh_duplicate(
+                        memory_id=duplicate,
+                        stated_at=memory.created_at,
+                        pinned=fields.get("pinned", False),
+                        ttl_days=fields.get("ttl_days"),
+                        ttl_seconds=fields.get("ttl_seconds"),
+                    ),
+                )
+        batch.created = len(new_ids)
+        batch.deduplicated = sum(1 for o in outcomes.values() if o.status == "deduplicated")
+        batch.rejected = total - batch.created - batch.deduplicated
+        batch.save(update_fields=["created", "deduplicated", "rejected"])
+        size = settings.KRONVEX_EMBEDDING_BATCH_SIZE
+        for start in range(0, len(new_ids), size):
+            # robust: a broker that cannot take the task must not undo accepted memories.
+            transaction.on_commit(
+                partial(_enqueue_embedding, new_ids[start : start + size], []), robust=True
+            )
+    if settings.CELERY_TASK_ALWAYS_EAGER and new_ids:
+        # Embedded in-process on commit: the answer shows where each one stands.
+        states = dict(
+            (pk, (status, model, error))
+            for pk, status, model, error in Memory.objects.filter(pk__in=new_ids).values_list(
+                "pk", "status", "embedding_model", "embedding_error"
+            )
+        )
+        for outcome in outcomes.values():
+            if outcome.status == "created" and outcome.memory is not None:
+                memory = outcome.memory
+                memory.status, memory.embedding_model, memory.embedding_error = states[memory.pk]
+    return batch, outcomes
+
+
+def _insert_within_quota(memory: Memory) -> int | None:
+    """INSERT the memory if its account's plan has room and its agent holds no live
+    duplicate of it (same content as normalised by `content_key`, same session), adding it
+    to the account's count in the same statement.
+
+    Returns None once inserted, the duplicate's id if there is one, and raises
+    QuotaExceeded (nothing written) if the plan has no room. The UPDATE locks the account
+    row until commit, so concurrent inserts for one account take the last places one at
+    a time and never overshoot.
     """
     fields = _insert_fields()
     values = [field.get_db_prep_save(field.pre_save(memory, True), connection) for field in fields]
@@ -241,23 +354,72 @@ def _insert_within_quota(memory: Memory) -> bool:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"""
-        WITH quota AS (
+        WITH existing AS (
+            SELECT id FROM memories_memory
+            WHERE agent_id = %s AND content_key = {CONTENT_KEY_SQL}
+                AND session_id IS NOT DISTINCT FROM %s
+                AND (pinned OR expires_at IS NULL OR expires_at > %s)
+            ORDER BY id LIMIT 1
+        ),
+        quota AS (
             UPDATE billing_account SET memories_held = memories_held + 1
-            WHERE id = %s AND ({limit} IS NULL OR memories_held < {limit})
+            WHERE id = %s AND NOT EXISTS (SELECT FROM existing)
+                AND ({limit} IS NULL OR memories_held < {limit})
+            RETURNING id
+        ),
+        inserted AS (
+            INSERT INTO memories_memory ({columns}) SELECT {placeholders} FROM quota
             RETURNING id
         )
-        INSERT INTO memories_memory ({columns}) SELECT {placeholders} FROM quota
-        RETURNING id
+        SELECT (SELECT id FROM inserted), (SELECT id FROM existing)
     """  # noqa: S608 - columns come from the model, values are parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [memory.account_id, *limit_params, *limit_params, *values])
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    memory.pk = row[0]
+        cursor.execute(
+            sql,
+            [
+                memory.agent_id,
+                memory.content,
+                memory.session_id,
+                timezone.now(),
+                memory.account_id,
+                *limit_params,
+                *limit_params,
+                *values,
+            ],
+        )
+        inserted, existing = cursor.fetchone()
+    if existing is not None:
+        return int(existing)
+    if inserted is None:
+        raise quotas.memory_quota_exceeded(account_id=memory.account_id)
+    memory.pk = inserted
     memory._state.adding = False
     memory._state.db = connection.alias
-    return True
+    return None
+
+
+def _refresh_duplicate(
+    *,
+    memory_id: int,
+    stated_at: datetime,
+    pinned: bool,
+    ttl_days: int | None,
+    ttl_seconds: int | None,
+) -> Memory:
+    """The live memory a remember repeated, stated again: recency counts from `stated_at`,
+    a pin or a TTL given with the repeat applies, content and metadata stay."""
+    memory = Memory.objects.defer("embedding").get(pk=memory_id)
+    memory.refreshed_at = max(memory.refreshed_at or memory.created_at, stated_at)
+    memory.save(update_fields=["refreshed_at", "updated_at"])
+    if (pinned and not memory.pinned) or ttl_days is not None or ttl_seconds is not None:
+        memory = memory_update(
+            memory=memory,
+            pinned=True if pinned else None,
+            ttl_days=ttl_days,
+            ttl_seconds=ttl_seconds,
+        )
+    memory.deduplicated = True
+    return memory
 
 
 @functools.cache

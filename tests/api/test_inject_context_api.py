@@ -51,9 +51,10 @@ def test_inject_context_folds_line_breaks_inside_a_memory(api, agent):
 
 
 def test_inject_context_collapses_a_sentence_remembered_twice_into_one_line(api, agent):
-    api.remember(agent, "The user prefers green tea")
-    api.remember(agent, "The user prefers green tea")
-    api.remember(agent, "the user prefers GREEN tea!")
+    # In three sessions, where none is a duplicate of another when stored.
+    api.remember(agent, "The user prefers green tea", session_id="a")
+    api.remember(agent, "The user prefers green tea", session_id="b")
+    api.remember(agent, "the user prefers GREEN tea!", session_id="c")
 
     body = inject(api, query="green tea")
 
@@ -203,3 +204,14 @@ def test_inject_context_with_malformed_json_is_400(api, agent):
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_json"
     assert "errors" in response.json()
+
+
+def test_inject_context_with_explain_shows_each_used_memorys_score_parts(api, agent):
+    api.remember(agent, "Priya recommended a ryokan near the station in Kyoto")
+
+    body = inject(api, query="Kyoto ryokan", explain=True)
+
+    assert set(body["weights"]) == {"lexical", "similarity", "recency", "frequency"}
+    parts = body["memories"][0]["explain"]
+    assert parts["lexical"] > 0
+    assert parts["final"] == body["memories"][0]["confidence"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,12 @@ def hold(account: Account, agent: Agent, count: int) -> None:
     Account.objects.filter(pk=account.pk).update(memories_held=F("memories_held") + count)
 
 
-def remember(api: Api, agent: Agent, content: str = "one more") -> Any:
+_NUMBERS = itertools.count()
+
+
+def remember(api: Api, agent: Agent, content: str | None = None) -> Any:
+    # Distinct contents: a repeated one is a duplicate, which takes no room.
+    content = content or f"one more, number {next(_NUMBERS)}"
     return api.post(f"{BASE}/agents/{agent.slug}/remember", {"content": content})
 
 

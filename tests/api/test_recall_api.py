@@ -99,11 +99,13 @@ def test_recall_scores_are_in_0_1_and_confidence_is_their_weighted_sum(api, agen
 
 
 def test_recall_orders_equally_similar_memories_by_confidence(api, agent):
-    # Same sentence, so the same similarity: only recency and use tell them apart.
-    old = api.remember(agent, "The user likes green tea", created_at=ago(90))
-    fresh = api.remember(agent, "The user likes green tea", created_at=ago(1))
-    fact = api.remember(agent, "The user likes green tea", type="semantic", created_at=ago(90))
-    used = api.remember(agent, "The user likes green tea", created_at=ago(90))
+    # Same sentence, so the same similarity: only recency and use tell them apart (each
+    # in its own session, where it is no duplicate).
+    tea = "The user likes green tea"
+    old = api.remember(agent, tea, created_at=ago(90), session_id="a")
+    fresh = api.remember(agent, tea, created_at=ago(1), session_id="b")
+    fact = api.remember(agent, tea, type="semantic", created_at=ago(90), session_id="c")
+    used = api.remember(agent, tea, created_at=ago(90), session_id="d")
     Memory.objects.filter(uuid=used["id"]).update(access_count=50)
 
     memories = recall(api, query="green tea", top_k=4)

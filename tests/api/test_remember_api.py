@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing.models import Account
 from memories.embedding import get_embedder
 from memories.models import Memory
 
@@ -27,6 +28,7 @@ MEMORY_KEYS = {
     "expires_at",
     "access_count",
     "last_accessed_at",
+    "refreshed_at",
     "status",
     "embedding_model",
     "embedding_error",
@@ -47,7 +49,8 @@ def test_remember_stores_the_memory_and_embeds_it(api, agent):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == MEMORY_KEYS
+    assert set(body) == MEMORY_KEYS | {"deduplicated"}
+    assert body["deduplicated"] is False
     assert body["agent_id"] == "assistant"
     assert body["content"] == "User prefers concise answers"
     assert body["type"] == body["memory_type"] == "semantic"
@@ -387,3 +390,74 @@ def test_remember_accepts_type_and_memory_type_that_agree(api, agent):
     )
     assert response.status_code == 200
     assert response.json()["type"] == "semantic"
+
+
+def test_remembering_the_same_content_again_returns_the_first_memory_refreshed(api, agent):
+    first = api.remember(agent, "The user likes green tea", session_id="s1", created_at=ago(40))
+
+    again = api.post(
+        URL, {"content": "  the user LIKES green-tea! ", "session_id": "s1", "pinned": True}
+    )
+
+    body = again.json()
+    assert again.status_code == 200
+    assert body["deduplicated"] is True
+    assert body["id"] == first["id"]
+    assert body["content"] == "The user likes green tea"
+    assert body["pinned"] is True
+    assert body["refreshed_at"] > first["created_at"]
+    assert Memory.objects.filter(agent=agent).count() == 1
+    assert Account.objects.get(pk=agent.account_id).memories_held == 1
+
+
+def test_a_refreshed_duplicate_ranks_as_recent(api, agent):
+    stale = api.remember(agent, "The user likes green tea", created_at=ago(120))
+    api.remember(agent, "The user likes green tea")
+
+    [recalled] = api.post("/api/v1/agents/assistant/recall", {"query": "green tea"}).json()[
+        "memories"
+    ]
+    assert recalled["id"] == stale["id"]
+    assert recalled["recency"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"content": "The user likes green tea", "session_id": "other"},
+        {"content": "The user likes green tea"},
+        {"content": "The user likes green tea a lot", "session_id": "s1"},
+    ],
+    ids=["other-session", "no-session", "other-words"],
+)
+def test_only_the_same_words_in_the_same_session_are_a_duplicate(api, agent, second):
+    first = api.remember(agent, "The user likes green tea", session_id="s1")
+
+    body = api.post(URL, second).json()
+
+    assert body["deduplicated"] is False
+    assert body["id"] != first["id"]
+    assert Memory.objects.filter(agent=agent).count() == 2
+
+
+def test_an_expired_memory_is_no_duplicate(api, agent):
+    first = api.remember(agent, "Temporary note", ttl_seconds=60)
+    Memory.objects.filter(uuid=first["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    body = api.post(URL, {"content": "Temporary note"}).json()
+
+    assert body["deduplicated"] is False
+    assert body["id"] != first["id"]
+
+
+def test_another_agents_memory_is_no_duplicate(api, agent, account):
+    from memories import services
+
+    services.agent_create(account=account, slug="other", name="Other")
+    api.remember("other", "The user likes green tea")
+
+    assert api.post(URL, {"content": "The user likes green tea"}).json()["deduplicated"] is False
+
+
+def ago(days: float) -> str:
+    return (timezone.now() - timedelta(days=days)).isoformat()

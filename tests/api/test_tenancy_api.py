@@ -11,6 +11,8 @@ AGENT_ENDPOINTS = [
     ("patch", "", {"name": "Hijacked"}),
     ("delete", "", None),
     ("post", "/remember", {"content": "Planted memory"}),
+    ("post", "/remember/batch", {"memories": [{"content": "Planted memory"}]}),
+    ("get", "/remember/batch/6f1c6c38-1d8b-4f4a-9a55-3f3c7c1e0000", None),
     ("post", "/recall", {"query": "bank PIN"}),
     ("post", "/inject-context", {"query": "bank PIN"}),
     ("get", "/memories", None),

@@ -84,5 +84,7 @@ def test_a_memory_waiting_for_its_vector_is_scored_against_the_agents_words(agen
     )
     recalled = services.recall(agent=agent, query="Priya Kyoto", top_k=3, count_access=False)
     assert recalled[0].memory.pk == waiting.pk
-    assert recalled[0].score.vector == 0.0
+    assert recalled[0].score.vector is None
     assert 0 < recalled[0].score.lexical <= 1
+    # Until its vector lands its words alone make its similarity.
+    assert recalled[0].score.similarity == recalled[0].score.lexical

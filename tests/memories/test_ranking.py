@@ -32,7 +32,7 @@ def candidate(
 def test_confidence_is_the_weighted_sum_of_its_parts():
     parts = score(candidate(0.8, days_old=30, accesses=3), now=NOW, weights=WEIGHTS)
     assert parts.recency == pytest.approx(0.5)
-    assert parts.confidence == pytest.approx(0.6 * 0.8 + 0.2 * 0.5 + 0.2 * parts.frequency)
+    assert parts.confidence == pytest.approx(0.8 * 0.8 + 0.1 * 0.5 + 0.1 * parts.frequency)
 
 
 def test_episodic_recency_is_a_falling_sigmoid_with_its_midpoint_at_30_days():
@@ -156,11 +156,13 @@ def test_old_irrelevant_memory_never_outranks_a_relevant_one():
     # Pinned, used a thousand times, but about something else entirely.
     irrelevant = candidate(0.05, kind="semantic", accesses=1000, pinned=True)
     relevant = candidate(0.55, days_old=400)
+    # Weights under which its confidence is the higher one.
+    weights = RankingWeights(lexical=0.0, similarity=0.6, recency=0.2, frequency=0.2)
     assert (
-        score(irrelevant, now=NOW, weights=WEIGHTS).confidence
-        > score(relevant, now=NOW, weights=WEIGHTS).confidence
+        score(irrelevant, now=NOW, weights=weights).confidence
+        > score(relevant, now=NOW, weights=weights).confidence
     )
-    ranked = rank([irrelevant, relevant], now=NOW, weights=WEIGHTS, limit=2)
+    ranked = rank([irrelevant, relevant], now=NOW, weights=weights, limit=2)
     assert [item.candidate for item in ranked] == [relevant, irrelevant]
 
 
@@ -187,3 +189,29 @@ def test_scores_stay_in_the_unit_interval():
                 )
                 for value in (parts.confidence, parts.similarity, parts.recency, parts.frequency):
                     assert 0.0 <= value <= 1.0
+
+
+def test_similarity_fuses_vector_and_lexical_scores_by_the_lexical_weight():
+    weights = RankingWeights(lexical=0.25)
+    parts = score(
+        Candidate(vector=0.8, lexical=0.4, type="semantic", created_at=NOW, access_count=0),
+        now=NOW,
+        weights=weights,
+    )
+    assert parts.similarity == pytest.approx(0.75 * 0.8 + 0.25 * 0.4)
+    assert (parts.vector, parts.lexical) == (0.8, 0.4)
+
+
+def test_a_memory_without_a_vector_takes_its_lexical_score_as_similarity():
+    parts = score(
+        Candidate(vector=None, lexical=0.6, type="semantic", created_at=NOW, access_count=0),
+        now=NOW,
+        weights=RankingWeights(lexical=0.1),
+    )
+    assert parts.similarity == pytest.approx(0.6)
+    assert parts.vector is None
+
+
+def test_the_lexical_weight_must_lie_in_the_unit_interval():
+    with pytest.raises(ValueError):
+        RankingWeights(lexical=1.5)

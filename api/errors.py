@@ -83,6 +83,14 @@ def quota_error_body(exc: QuotaExceeded, request: Any = None) -> dict[str, Any]:
     )
 
 
+def refusal_body(exc: QuotaExceeded | MemoryServiceError, request: Any = None) -> dict[str, Any]:
+    """The body a refused write would have had as a response of its own."""
+    if isinstance(exc, QuotaExceeded):
+        return quota_error_body(exc, request)
+    extra = {"errors": {exc.field: [exc.message]}} if exc.field else {}
+    return error_body(exc.code, exc.message, **extra)
+
+
 def _validation_response(exc: exceptions.ValidationError) -> Response:
     return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
 

@@ -1,5 +1,6 @@
 """JSON shapes of the API's objects, built once here for every view."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,10 @@ from memories.services import Recalled
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _uuid(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def agent_json(agent: Agent, *, memory_count: int | None = None) -> dict[str, Any]:
@@ -43,6 +48,7 @@ def memory_json(memory: Memory, *, agent: Agent) -> dict[str, Any]:
         "access_count": memory.access_count,
         "last_accessed_at": _iso(memory.last_accessed_at),
         "refreshed_at": _iso(memory.refreshed_at),
+        "superseded_by": _uuid(memory.superseded_by),
         "status": memory.status,
         "embedding_model": memory.embedding_model or None,
         "embedding_error": memory.embedding_error or None,
@@ -78,6 +84,7 @@ def recalled_json(item: Recalled, *, agent: Agent, explain: bool = False) -> dic
         "frequency": round(item.score.frequency, 6),
         "access_count": memory.access_count,
         "pinned": memory.pinned,
+        "superseded_by": _uuid(memory.superseded_by),
         "status": memory.status,
         "agent_id": agent.slug,
     }

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import ratelimit
-from api.errors import quota_error_body, validation_error_body
+from api.errors import refusal_body, validation_error_body
 from api.fields import (
     MemoryTypeField,
     MetadataField,
@@ -182,6 +182,9 @@ class RememberApi(AccountApi):
             required=False, allow_null=True, min_value=1, max_value=MAX_TTL_SECONDS
         )
         created_at = PastDateTimeField(required=False, allow_null=True)
+        supersedes = serializers.ListField(
+            child=serializers.UUIDField(), required=False, allow_null=True, max_length=100
+        )
 
         def validate_content(self, value: str) -> str:
             if not value.strip():
@@ -207,6 +210,7 @@ def remember_arguments(data: dict[str, Any]) -> dict[str, Any]:
         "ttl_days": data.get("ttl_days"),
         "ttl_seconds": data.get("ttl_seconds"),
         "created_at": data.get("created_at"),
+        "supersedes": data.get("supersedes") or (),
     }
 
 
@@ -232,7 +236,7 @@ class RememberBatchApi(AccountApi):
             outcome = outcomes.get(index)
             if outcome is None or outcome.memory is None:
                 error = (
-                    quota_error_body(outcome.error, request)
+                    refusal_body(outcome.error, request)
                     if outcome is not None and outcome.error is not None
                     else invalid[index]
                 )

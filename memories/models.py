@@ -160,6 +160,11 @@ class Memory(models.Model):
         related_name="memories",
         db_index=False,  # the partial index below: most memories have no batch
     )
+    # The UUID of the newer memory that restated and changed this one (remember's
+    # `supersedes`): recall ranks this one after memories nobody superseded, and it stays
+    # listable. A UUID rather than a foreign key, so that deleting memories stays one
+    # DELETE; deleting the newer memory clears it (memories/services.py).
+    superseded_by = models.UUIDField(null=True, blank=True)
     # When the memory was last stated again (a duplicate remembered): recency counts from
     # here rather than from created_at.
     refreshed_at = models.DateTimeField(null=True, blank=True)
@@ -201,6 +206,11 @@ class Memory(models.Model):
             models.Index(fields=["agent", "vector_version"], name="memory_vector_version"),
             models.Index(fields=["agent", "content_key"], name="memory_content_key"),
             models.Index(fields=["batch"], name="memory_batch", condition=Q(batch__isnull=False)),
+            models.Index(
+                fields=["agent"],
+                name="memory_superseded",
+                condition=Q(superseded_by__isnull=False),
+            ),
             models.Index(
                 fields=["expires_at"],
                 name="memory_expiring",

@@ -62,6 +62,8 @@ class Candidate:
     access_count: int
     pinned: bool = False
     lexical: float = 0.0
+    # A newer memory restated and changed this one.
+    superseded: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ class Ranked(Generic[C]):
 def rank(
     candidates: list[C], *, now: datetime, weights: RankingWeights, limit: int
 ) -> list[Ranked[C]]:
-    """The best `limit` candidates: relevant ones by confidence, then the rest by confidence.
+    """The best `limit` candidates: relevant ones by confidence, then the rest by confidence;
+    within each, memories a newer one superseded come after the others.
 
     Ties on confidence go to the more similar memory, then to the newer one.
     """
@@ -154,9 +157,10 @@ def rank(
     best = max(item.score.similarity for item in scored)
     floor = best * weights.relevance_ratio
 
-    def order(item: Ranked[C]) -> tuple[bool, float, float, float]:
+    def order(item: Ranked[C]) -> tuple[bool, bool, float, float, float]:
         return (
             item.score.similarity < floor,
+            item.candidate.superseded,
             -item.score.confidence,
             -item.score.similarity,
             -item.candidate.created_at.timestamp(),

@@ -161,6 +161,7 @@ _CANDIDATE_FIELDS = (
     "last_accessed_at",
     "created_at",
     "refreshed_at",
+    "superseded_by",
     "updated_at",
     "status",
     "embedding_model",
@@ -292,6 +293,7 @@ def recall_candidates(
             created_at=rows[pk].refreshed_at or rows[pk].created_at,
             access_count=rows[pk].access_count,
             pinned=rows[pk].pinned,
+            superseded=rows[pk].superseded_by is not None,
             memory=rows[pk],
             embedding=(
                 (vectors[pk] if pk in vectors else rows[pk].embedding) if with_vectors else None

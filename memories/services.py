@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -204,9 +205,11 @@ def remember(
     ttl_days: int | None = None,
     ttl_seconds: int | None = None,
     created_at: datetime | None = None,
+    supersedes: Sequence[uuid.UUID] = (),
 ) -> Memory:
     """Store a memory durably, then have it embedded (in-process, or by a worker); a live
-    duplicate in the same session is refreshed and returned instead (`deduplicated`)."""
+    duplicate in the same session is refreshed and returned instead (`deduplicated`).
+    The live memories of the agent named in `supersedes` are marked superseded by it."""
     memory = _new_memory(
         agent=agent,
         now=timezone.now(),
@@ -219,20 +222,29 @@ def remember(
         ttl_seconds=ttl_seconds,
         created_at=created_at,
     )
-    # One statement takes the quota and inserts, committed on its own (or with the
-    # caller's transaction) before the embedding is queued.
-    duplicate = _insert_within_quota(memory)
-    if duplicate is not None:
-        return _refresh_duplicate(
-            memory_id=duplicate,
-            stated_at=memory.created_at,
-            pinned=pinned,
-            ttl_days=ttl_days,
-            ttl_seconds=ttl_seconds,
-        )
     embedded: list[int] = []
-    # robust: a broker that cannot take the task must not undo an accepted memory.
-    transaction.on_commit(partial(_enqueue_embedding, [memory.pk], embedded), robust=True)
+    # Superseding happens with the insert or not at all; a plain remember needs no
+    # transaction of its own.
+    with transaction.atomic() if supersedes else contextlib.nullcontext():
+        superseded = _supersedable(agent=agent, memory_ids=supersedes) if supersedes else []
+        # One statement takes the quota and inserts, committed on its own (or with the
+        # caller's transaction) before the embedding is queued.
+        duplicate = _insert_within_quota(memory)
+        if duplicate is not None:
+            memory = _refresh_duplicate(
+                memory_id=duplicate,
+                stated_at=memory.created_at,
+                pinned=pinned,
+                ttl_days=ttl_days,
+                ttl_seconds=ttl_seconds,
+            )
+        else:
+            # robust: a broker that cannot take the task must not undo an accepted memory.
+            transaction.on_commit(partial(_enqueue_embedding, [memory.pk], embedded), robust=True)
+        if superseded:
+            _supersede(superseded, by=memory)
+    if duplicate is not None:
+        return memory
     if embedded == [1]:
         # The in-process task has just embedded exactly this memory, and nothing else.
         memory.status = EmbeddingStatus.READY
@@ -271,13 +283,45 @@ def _new_memory(
     )
 
 
+def _supersedable(*, agent: Agent, memory_ids: Sequence[uuid.UUID]) -> list[int]:
+    """The ids of these live memories of the agent; InvalidInput naming any other."""
+    found = dict(
+        Memory.objects.live().filter(agent=agent, uuid__in=memory_ids).values_list("uuid", "pk")
+    )
+    missing = [str(memory_id) for memory_id in memory_ids if memory_id not in found]
+    if missing:
+        raise InvalidInput(
+            f"No memory {missing[0]!r} in agent {agent.slug!r} to supersede.", field="supersedes"
+        )
+    return list(found.values())
+
+
+def _supersede(memory_pks: list[int], *, by: Memory) -> None:
+    Memory.objects.filter(pk__in=memory_pks).exclude(pk=by.pk).update(
+        superseded_by=by.uuid, updated_at=timezone.now()
+    )
+
+
+def _supersessions_released(*, agent_ids: set[int]) -> None:
+    """Memories superseded by deleted ones are superseded no more. The partial index on
+    superseded memories keeps this cheap when there are none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE memories_memory AS older SET superseded_by = NULL"
+            " WHERE older.agent_id = ANY(%s) AND older.superseded_by IS NOT NULL"
+            " AND NOT EXISTS (SELECT FROM memories_memory AS newer"
+            " WHERE newer.uuid = older.superseded_by)",
+            [list(agent_ids)],
+        )
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     """What became of one item of a batch: created, deduplicated or rejected."""
 
     status: str
     memory: Memory | None = None
-    error: quotas.QuotaExceeded | None = None
+    error: quotas.QuotaExceeded | InvalidInput | None = None
 
 
 def remember_batch(
@@ -292,12 +336,15 @@ def remember_batch(
     new_ids: list[int] = []
     with transaction.atomic():
         batch = MemoryBatch.objects.create(account_id=agent.account_id, agent=agent, total=total)
-        for index, fields in memories.items():
+        for index, item in memories.items():
+            fields = dict(item)
+            supersedes = fields.pop("supersedes", ())
             memory = _new_memory(agent=agent, now=now, batch=batch, **fields)
             try:
+                superseded = _supersedable(agent=agent, memory_ids=supersedes)
                 duplicate = _insert_within_quota(memory)
-            except quotas.QuotaExceeded as exceeded:
-                outcomes[index] = BatchOutcome("rejected", error=exceeded)
+            except (quotas.QuotaExceeded, InvalidInput) as refused:
+                outcomes[index] = BatchOutcome("rejected", error=refused)
                 continue
             if duplicate is None:
                 new_ids.append(memory.pk)
@@ -313,6 +360,9 @@ def remember_batch(
                         ttl_seconds=fields.get("ttl_seconds"),
                     ),
                 )
+            stored = outcomes[index].memory
+            if superseded and stored is not None:
+                _supersede(superseded, by=stored)
         batch.created = len(new_ids)
         batch.deduplicated = sum(1 for o in outcomes.values() if o.status == "deduplicated")
         batch.rejected = total - batch.created - batch.deduplicated
@@ -655,6 +705,7 @@ def forget(*, memory: Memory) -> None:
     deleted, _ = Memory.objects.filter(pk=memory.pk).delete()
     quotas.memories_released(counts={memory.account_id: deleted})
     _vectors_changed(agent_ids={memory.agent_id}, pruned=True)
+    _supersessions_released(agent_ids={memory.agent_id})
 
 
 @transaction.atomic
@@ -675,6 +726,7 @@ def memories_delete(
     if deleted:
         quotas.memories_released(counts={agent.account_id: deleted})
         _vectors_changed(agent_ids={agent.pk}, pruned=True)
+        _supersessions_released(agent_ids={agent.pk})
     return deleted
 
 
@@ -692,6 +744,7 @@ def memories_purge_expired() -> int:
     if rows:
         quotas.memories_released(counts=Counter(account_id for account_id, _ in rows))
         _vectors_changed(agent_ids={agent_id for _, agent_id in rows}, pruned=True)
+        _supersessions_released(agent_ids={agent_id for _, agent_id in rows})
         logger.info("purged %d expired memories", len(rows))
     return len(rows)
 

@@ -26,6 +26,7 @@ RECALLED_KEYS = {
     "frequency",
     "access_count",
     "pinned",
+    "superseded_by",
     "status",
 }
 

@@ -29,6 +29,7 @@ MEMORY_KEYS = {
     "access_count",
     "last_accessed_at",
     "refreshed_at",
+    "superseded_by",
     "status",
     "embedding_model",
     "embedding_error",
@@ -461,3 +462,59 @@ def test_another_agents_memory_is_no_duplicate(api, agent, account):
 
 def ago(days: float) -> str:
     return (timezone.now() - timedelta(days=days)).isoformat()
+
+
+def test_a_memory_can_supersede_earlier_ones_which_stay_listable_and_rank_after(api, agent):
+    lyon = api.remember(agent, "The user lives in Lyon, near the old town", created_at=ago(200))
+    flat = api.remember(agent, "The user rents a flat in Lyon", created_at=ago(150))
+
+    porto = api.post(
+        URL, {"content": "The user moved to Porto", "supersedes": [lyon["id"], flat["id"]]}
+    )
+
+    assert porto.status_code == 200
+    new_id = porto.json()["id"]
+    assert porto.json()["superseded_by"] is None
+    listed = {
+        m["id"]: m["superseded_by"]
+        for m in api.get("/api/v1/agents/assistant/memories").json()["memories"]
+    }
+    assert listed == {lyon["id"]: new_id, flat["id"]: new_id, new_id: None}
+    # The newest statement comes first, however close the older ones are to the question.
+    recalled = api.post(
+        "/api/v1/agents/assistant/recall", {"query": "Where does the user live?"}
+    ).json()["memories"]
+    assert recalled[0]["id"] == new_id
+    assert {m["id"] for m in recalled} == {lyon["id"], flat["id"], new_id}
+
+
+def test_deleting_the_newer_memory_leaves_the_older_one_superseded_no_more(api, agent):
+    old = api.remember(agent, "Works at Acme")
+    new = api.post(URL, {"content": "Works at Globex", "supersedes": [old["id"]]}).json()
+
+    assert api.delete(f"/api/v1/agents/assistant/memories/{new['id']}").status_code == 200
+
+    assert Memory.objects.get(uuid=old["id"]).superseded_by is None
+
+
+@pytest.mark.parametrize("target", ["missing", "other-account", "not-a-uuid"])
+def test_superseding_what_the_agent_does_not_hold_is_400_and_stores_nothing(
+    api, agent, other_api, other_account, target
+):
+    from memories import services
+
+    theirs = services.remember(
+        agent=services.agent_create(account=other_account, slug="x", name="X"), content="theirs"
+    )
+    memory_id = {
+        "missing": "6f1c6c38-1d8b-4f4a-9a55-3f3c7c1e0000",
+        "other-account": str(theirs.uuid),
+        "not-a-uuid": "nope",
+    }[target]
+
+    response = api.post(URL, {"content": "New fact", "supersedes": [memory_id]})
+
+    assert response.status_code == 400
+    assert [field for field in response.json()["errors"] if field.startswith("supersedes")]
+    assert not Memory.objects.filter(agent=agent).exists()
+    assert Memory.objects.get(pk=theirs.pk).superseded_by is None

@@ -166,3 +166,21 @@ def test_another_accounts_batch_answers_404_as_a_missing_one(api, other_api, age
     assert foreign.json()["detail"].replace(theirs["batch_id"], "X") == missing.json()[
         "detail"
     ].replace(missing_id, "X")
+
+
+def test_batch_items_may_supersede_and_a_bad_supersedes_rejects_only_its_item(api, agent):
+    old = api.remember(agent, "Drives a blue Clio")
+
+    body = batch(
+        api,
+        [
+            {"content": "Sold the Clio, drives a Zoe now", "supersedes": [old["id"]]},
+            {"content": "x", "supersedes": ["6f1c6c38-1d8b-4f4a-9a55-3f3c7c1e0000"]},
+        ],
+    )
+
+    assert [item["status"] for item in body["items"]] == ["created", "rejected"]
+    assert body["items"][1]["error"]["code"] == "invalid_request"
+    assert "supersedes" in body["items"][1]["error"]["errors"]
+    assert str(Memory.objects.get(uuid=old["id"]).superseded_by) == body["items"][0]["id"]
+    assert not Memory.objects.filter(content="x").exists()

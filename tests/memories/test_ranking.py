@@ -215,3 +215,11 @@ def test_a_memory_without_a_vector_takes_its_lexical_score_as_similarity():
 def test_the_lexical_weight_must_lie_in_the_unit_interval():
     with pytest.raises(ValueError):
         RankingWeights(lexical=1.5)
+
+
+def test_a_superseded_memory_ranks_after_the_relevant_ones_nobody_superseded():
+    old = Candidate(vector=0.9, type="semantic", created_at=NOW, access_count=0, superseded=True)
+    new = Candidate(vector=0.7, type="semantic", created_at=NOW, access_count=0)
+    unrelated = Candidate(vector=0.1, type="semantic", created_at=NOW, access_count=0)
+    ranked = rank([old, unrelated, new], now=NOW, weights=WEIGHTS, limit=3)
+    assert [item.candidate for item in ranked] == [new, old, unrelated]

@@ -51,7 +51,9 @@ def test_a_rare_name_in_the_question_brings_its_memory_first(agent, settings, ve
     assert contents(agent, "Where did Priya say we should stay?")[0] == PURCHASES[5][0]
 
 
-def test_without_lexical_weight_the_month_is_not_seen(agent, settings):
+def test_at_lexical_weight_0_similarity_is_the_vectors_and_lexical_is_still_explained(
+    agent, settings
+):
     settings.KRONVEX_WEIGHT_LEXICAL = 0.0
     recalled = services.recall(
         agent=agent, query="What did I buy in March 2025?", top_k=8, count_access=False

@@ -341,7 +341,7 @@ def remember_batch(
             supersedes = fields.pop("supersedes", ())
             memory = _new_memory(agent=agent, now=now, batch=batch, **fields)
             try:
-                superseded = _supersedable(agent=agent, memory_ids=supersedes)
+                superseded = _supersedable(agent=agent, memory_ids=supersedes) if supersedes else []
                 duplicate = _insert_within_quota(memory)
             except (quotas.QuotaExceeded, InvalidInput) as refused:
                 outcomes[index] = BatchOutcome("rejected", error=refused)

@@ -93,6 +93,8 @@ def recalled_json(item: Recalled, *, agent: Agent, explain: bool = False) -> dic
         payload["explain"] = {
             "vector": None if score.vector is None else round(score.vector, 6),
             "lexical": round(score.lexical, 6),
+            "period": score.period,
+            "newness": None if score.newness is None else round(score.newness, 6),
             "similarity": round(score.similarity, 6),
             "recency": round(score.recency, 6),
             "frequency": round(score.frequency, 6),
@@ -105,6 +107,8 @@ def weights_json(weights: RankingWeights) -> dict[str, float]:
     """How the score parts combine, for responses that explain their ranking."""
     return {
         "lexical": weights.lexical,
+        "period": weights.period,
+        "newness": weights.newness,
         "similarity": weights.similarity,
         "recency": weights.recency,
         "frequency": weights.frequency,

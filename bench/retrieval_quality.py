@@ -426,6 +426,8 @@ GRID_SETTINGS = {
     "recency": "KRONVEX_WEIGHT_RECENCY",
     "frequency": "KRONVEX_WEIGHT_FREQUENCY",
     "ratio": "KRONVEX_RELEVANCE_RATIO",
+    "period": "KRONVEX_WEIGHT_PERIOD",
+    "newness": "KRONVEX_WEIGHT_NEWNESS",
     "midpoint": "KRONVEX_RECENCY_MIDPOINT_DAYS",
     "scale": "KRONVEX_RECENCY_SCALE_DAYS",
 }

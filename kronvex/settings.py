@@ -306,14 +306,18 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 # Ranking (memories/ranking.py): similarity = (1 - lexical) x vector + lexical x BM25 share,
 # confidence = weights . (similarity, recency, frequency). Defaults tuned on the tune split
 # of bench/evalset (bench/retrieval_quality.py --tune).
-KRONVEX_WEIGHT_LEXICAL = env_float("KRONVEX_WEIGHT_LEXICAL", 0.1)
-KRONVEX_WEIGHT_SIMILARITY = env_float("KRONVEX_WEIGHT_SIMILARITY", 0.8)
-KRONVEX_WEIGHT_RECENCY = env_float("KRONVEX_WEIGHT_RECENCY", 0.1)
-KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.1)
+KRONVEX_WEIGHT_LEXICAL = env_float("KRONVEX_WEIGHT_LEXICAL", 0.05)
+KRONVEX_WEIGHT_SIMILARITY = env_float("KRONVEX_WEIGHT_SIMILARITY", 0.9)
+KRONVEX_WEIGHT_RECENCY = env_float("KRONVEX_WEIGHT_RECENCY", 0.05)
+KRONVEX_WEIGHT_FREQUENCY = env_float("KRONVEX_WEIGHT_FREQUENCY", 0.05)
 KRONVEX_RECENCY_MIDPOINT_DAYS = env_float("KRONVEX_RECENCY_MIDPOINT_DAYS", 30.0)
 KRONVEX_RECENCY_SCALE_DAYS = env_float("KRONVEX_RECENCY_SCALE_DAYS", 10.0)
 KRONVEX_FREQUENCY_SATURATION = env_int("KRONVEX_FREQUENCY_SATURATION", 50, minimum=1)
 KRONVEX_RELEVANCE_RATIO = env_float("KRONVEX_RELEVANCE_RATIO", 0.6)
+# Time in the query (memories/periods.py): the share of similarity given to being made
+# inside the period a query names, and to being newer when it asks about the present.
+KRONVEX_WEIGHT_PERIOD = env_float("KRONVEX_WEIGHT_PERIOD", 0.3)
+KRONVEX_WEIGHT_NEWNESS = env_float("KRONVEX_WEIGHT_NEWNESS", 0.2)
 # Per process: recall searches recently used agents' vectors in memory, exactly
 # (memories/vector_cache.py); 0 turns it off and every recall scans in PostgreSQL.
 KRONVEX_VECTOR_CACHE_MB = env_int("KRONVEX_VECTOR_CACHE_MB", 256, minimum=0)

@@ -192,7 +192,15 @@ class Memory(models.Model):
             # over thousands of pages among other agents' rows.
             models.Index(
                 fields=["agent", "embedding_model"],
-                include=["id", "embedding", "pinned", "expires_at", "session_id", "type"],
+                include=[
+                    "id",
+                    "embedding",
+                    "pinned",
+                    "expires_at",
+                    "session_id",
+                    "type",
+                    "created_at",
+                ],
                 name="memory_vector_scan",
                 condition=Q(status="ready"),
             ),

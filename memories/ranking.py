@@ -1,6 +1,8 @@
 """Confidence scoring: pure functions over plain dataclasses, `now` passed in.
 
     similarity = (1 - w_l) * vector + w_l * lexical                   (the fused relevance)
+    similarity = (1 - w_p) * similarity + w_p * period        when the query names a period
+    similarity = (1 - w_n) * similarity + w_n * newness       when it asks about the present
     confidence = w_s * similarity + w_r * recency + w_f * frequency   (weights sum to 1)
 
 - vector: cosine similarity of query and memory, clipped to [0, 1]; None while the
@@ -33,21 +35,24 @@ _SECONDS_PER_DAY = 86_400.0
 
 @dataclass(frozen=True)
 class RankingWeights:
-    lexical: float = 0.1
-    similarity: float = 0.8
-    recency: float = 0.1
-    frequency: float = 0.1
+    lexical: float = 0.05
+    similarity: float = 0.9
+    recency: float = 0.05
+    frequency: float = 0.05
     recency_midpoint_days: float = 30.0
     recency_scale_days: float = 10.0
     frequency_saturation: int = 50
     relevance_ratio: float = 0.6
+    period: float = 0.3
+    newness: float = 0.2
 
     def __post_init__(self) -> None:
         parts = (self.similarity, self.recency, self.frequency)
         if any(part < 0 for part in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
             raise ValueError(f"ranking weights must be >= 0 and sum to 1, got {parts}")
-        if not 0.0 <= self.lexical <= 1.0:
-            raise ValueError(f"the lexical weight must be in [0, 1], got {self.lexical}")
+        for name in ("lexical", "period", "newness"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"the {name} weight must be in [0, 1], got {getattr(self, name)}")
         if self.recency_scale_days <= 0 or self.frequency_saturation < 1:
             raise ValueError("recency_scale_days must be > 0 and frequency_saturation >= 1")
 
@@ -64,6 +69,8 @@ class Candidate:
     lexical: float = 0.0
     # A newer memory restated and changed this one.
     superseded: bool = False
+    # Whether the memory was made inside the period the query names; None if it names none.
+    in_period: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class Score:
     frequency: float
     vector: float | None = 0.0
     lexical: float = 0.0
+    period: float | None = None
+    newness: float | None = None
 
 
 def unit_score(value: float) -> float:
@@ -83,12 +92,25 @@ def unit_score(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
-def relevance(*, vector: float | None, lexical: float, weights: RankingWeights) -> float:
-    """The fused similarity of a memory to the query; its lexical score alone while it has
-    no vector, so that a memory is findable the moment it is stored."""
+def relevance(
+    *,
+    vector: float | None,
+    lexical: float,
+    weights: RankingWeights,
+    in_period: bool | None = None,
+    newness: float | None = None,
+) -> float:
+    """The fused similarity of a memory to the query; its lexical score stands for the
+    vector's while it has none, so that a memory is findable the moment it is stored."""
     if vector is None:
-        return unit_score(lexical)
-    return (1.0 - weights.lexical) * unit_score(vector) + weights.lexical * unit_score(lexical)
+        fused = unit_score(lexical)
+    else:
+        fused = (1.0 - weights.lexical) * unit_score(vector) + weights.lexical * unit_score(lexical)
+    if in_period is not None:
+        fused = (1.0 - weights.period) * fused + weights.period * float(in_period)
+    if newness is not None:
+        fused = (1.0 - weights.newness) * fused + weights.newness * unit_score(newness)
+    return fused
 
 
 def recency_score(
@@ -111,8 +133,20 @@ def frequency_score(access_count: int, weights: RankingWeights) -> float:
     return min(1.0, math.log1p(access_count) / math.log1p(weights.frequency_saturation))
 
 
-def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Score:
-    similarity = relevance(vector=candidate.vector, lexical=candidate.lexical, weights=weights)
+def score(
+    candidate: Candidate,
+    *,
+    now: datetime,
+    weights: RankingWeights,
+    newness: float | None = None,
+) -> Score:
+    similarity = relevance(
+        vector=candidate.vector,
+        lexical=candidate.lexical,
+        weights=weights,
+        in_period=candidate.in_period,
+        newness=newness,
+    )
     recency = recency_score(
         memory_type=candidate.type,
         created_at=candidate.created_at,
@@ -131,6 +165,8 @@ def score(candidate: Candidate, *, now: datetime, weights: RankingWeights) -> Sc
         frequency=frequency,
         vector=None if candidate.vector is None else unit_score(candidate.vector),
         lexical=unit_score(candidate.lexical),
+        period=None if candidate.in_period is None else float(candidate.in_period),
+        newness=None if newness is None else unit_score(newness),
     )
 
 
@@ -143,17 +179,39 @@ class Ranked(Generic[C]):
     score: Score
 
 
+def newness_scores(candidates: list[C]) -> list[float]:
+    """Each candidate's date as a share of the way from the oldest candidate's to the
+    newest's (all 1 when they share one date)."""
+    moments = [candidate.created_at.timestamp() for candidate in candidates]
+    oldest, newest = min(moments), max(moments)
+    if newest <= oldest:
+        return [1.0] * len(moments)
+    return [(moment - oldest) / (newest - oldest) for moment in moments]
+
+
 def rank(
-    candidates: list[C], *, now: datetime, weights: RankingWeights, limit: int
+    candidates: list[C],
+    *,
+    now: datetime,
+    weights: RankingWeights,
+    limit: int,
+    present: bool = False,
 ) -> list[Ranked[C]]:
     """The best `limit` candidates: relevant ones by confidence, then the rest by confidence;
-    within each, memories a newer one superseded come after the others.
+    within each, memories a newer one superseded come after the others. `present`: the
+    query asks about the present, and newer candidates gain similarity.
 
     Ties on confidence go to the more similar memory, then to the newer one.
     """
     if not candidates or limit <= 0:
         return []
-    scored = [Ranked(c, score(c, now=now, weights=weights)) for c in candidates]
+    newness: list[float | None] = (
+        list(newness_scores(candidates)) if present else [None] * len(candidates)
+    )
+    scored = [
+        Ranked(c, score(c, now=now, weights=weights, newness=new))
+        for c, new in zip(candidates, newness, strict=True)
+    ]
     best = max(item.score.similarity for item in scored)
     floor = best * weights.relevance_ratio
 

@@ -34,7 +34,9 @@ from memories.models import (
     MemoryQuerySet,
     live_condition,
 )
-from memories.ranking import Candidate
+from memories.periods import Period
+from memories.ranking import Candidate, RankingWeights
+from memories.ranking import relevance as ranking_relevance
 from memories.vector_cache import get_vector_cache
 
 
@@ -231,9 +233,12 @@ def recall_candidates(
     session_id: str | None = None,
     memory_type: str | None = None,
     with_vectors: bool = False,
+    period: Period | None = None,
+    period_weight: float = 0.0,
 ) -> list[RecallCandidate]:
     """The agent's `limit` memories most relevant to the query, each with its vector
-    similarity and its lexical (BM25) score, fused at `lexical_weight` to choose them.
+    similarity and its lexical (BM25) score, fused at `lexical_weight` to choose them,
+    and, when the query names a `period`, with being made inside it at `period_weight`.
 
     Both searches are exact over all of the agent's memories: in the process's copy of
     the agent (memories/vector_cache.py), or in PostgreSQL, by a scan ordered by cosine
@@ -259,6 +264,8 @@ def recall_candidates(
         memory_type=memory_type,
         query_text=query,
         lexical_weight=lexical_weight,
+        period=period,
+        period_weight=period_weight,
     )
     vectors: dict[int, Any] = {}
     scored: dict[int, tuple[float | None, float]]
@@ -267,7 +274,14 @@ def recall_candidates(
         vectors = {item.memory_id: item.vector for item in found.neighbours}
         if found.unembedded:
             scored.update(
-                _lexical_unembedded(base, lexemes=found.lexemes, stats=found.stats, limit=limit)
+                _lexical_unembedded(
+                    base,
+                    lexemes=found.lexemes,
+                    stats=found.stats,
+                    limit=limit,
+                    period=period,
+                    period_weight=period_weight,
+                )
             )
     else:
         scored = _search_in_postgres(
@@ -281,6 +295,8 @@ def recall_candidates(
             now=now,
             session_id=session_id,
             memory_type=memory_type,
+            period=period,
+            period_weight=period_weight,
         )
     # Two steps: the most relevant ids, then the winners' rows.
     rows = _memories_by_id(list(scored), with_vectors=with_vectors and found is None)
@@ -294,6 +310,7 @@ def recall_candidates(
             access_count=rows[pk].access_count,
             pinned=rows[pk].pinned,
             superseded=rows[pk].superseded_by is not None,
+            in_period=None if period is None else rows[pk].created_at in period,
             memory=rows[pk],
             embedding=(
                 (vectors[pk] if pk in vectors else rows[pk].embedding) if with_vectors else None
@@ -342,7 +359,7 @@ SELECT query.lexemes, corpus.documents, corpus.average_length,
        memory.status = 'ready' AND memory.embedding_model = %(model)s,
        CASE WHEN memory.status = 'ready' AND memory.embedding_model = %(model)s
             THEN memory.embedding <=> %(vector)s::vector END,
-       memory.pinned, memory.expires_at, memory.session_id, memory.type
+       memory.pinned, memory.expires_at, memory.session_id, memory.type, memory.created_at
 FROM query CROSS JOIN corpus
 LEFT JOIN memories_memory AS memory
     ON memory.agent_id = %(agent)s
@@ -363,17 +380,25 @@ def _search_in_postgres(
     now: datetime,
     session_id: str | None,
     memory_type: str | None,
+    period: Period | None,
+    period_weight: float,
 ) -> dict[int, tuple[float | None, float]]:
-    """The SQL path of recall_candidates: the `limit` nearest vectors and every memory
-    holding a query word, fused; {id: (vector similarity, lexical score)}."""
-    # From the covering index alone (an index-only scan).
-    scored: dict[int, tuple[float | None, float]] = {
-        pk: (1.0 - float(distance), 0.0)
-        for pk, distance in base.filter(status=EmbeddingStatus.READY, embedding_model=model_name)
-        .annotate(distance=CosineDistance("embedding", query_vector))
-        .order_by("distance")
-        .values_list("id", "distance")[:limit]
-    }
+    """The SQL path of recall_candidates: the `limit` nearest vectors, the `limit` nearest
+    made inside the period the query names, and every memory holding a query word, fused;
+    {id: (vector similarity, lexical score)}."""
+    embedded = base.filter(status=EmbeddingStatus.READY, embedding_model=model_name).annotate(
+        distance=CosineDistance("embedding", query_vector)
+    )
+    searches = [embedded]
+    if period is not None:
+        searches.append(embedded.filter(created_at__gte=period.start, created_at__lt=period.end))
+    scored: dict[int, tuple[float | None, float]] = {}
+    created: dict[int, datetime] = {}
+    for search in searches:
+        rows = search.order_by("distance").values_list("id", "distance", "created_at")[:limit]
+        for pk, distance, created_at in rows:
+            scored[pk] = (1.0 - float(distance), 0.0)
+            created[pk] = created_at
     with connection.cursor() as cursor:
         cursor.execute(
             _LEXICAL_SQL,
@@ -413,19 +438,31 @@ def _search_in_postgres(
         for row, lexical_score in zip(kept, lexical_scores, strict=True):
             similarity = 1.0 - float(row[3]) if row[3] is not None else None
             scored[row[0]] = (similarity, float(lexical_score))
+            created[row[0]] = row[8]
+    weights = RankingWeights(lexical=lexical_weight, period=period_weight)
 
     def fused(item: tuple[int, tuple[float | None, float]]) -> tuple[float, float]:
-        similarity, lexical_score = item[1]
-        if similarity is None:
-            return (-lexical_score, 0.0)
-        relevance = (1.0 - lexical_weight) * min(1.0, max(0.0, similarity))
-        return (-(relevance + lexical_weight * lexical_score), -similarity)
+        pk, (similarity, lexical_score) = item
+        relevance = ranking_relevance(
+            vector=similarity,
+            lexical=lexical_score,
+            weights=weights,
+            in_period=None if period is None else created[pk] in period,
+        )
+        # As in the process's copy: equal relevance goes to the more similar vector.
+        return (-relevance, -(similarity or 0.0))
 
     return dict(sorted(scored.items(), key=fused)[:limit])
 
 
 def _lexical_unembedded(
-    base: MemoryQuerySet, *, lexemes: list[str], stats: lexical.CorpusStats, limit: int
+    base: MemoryQuerySet,
+    *,
+    lexemes: list[str],
+    stats: lexical.CorpusStats,
+    limit: int,
+    period: Period | None,
+    period_weight: float,
 ) -> dict[int, tuple[float | None, float]]:
     """Memories still waiting for their vector that hold a query word, scored lexically
     against the agent's statistics, so a memory is findable the moment remember returns.
@@ -438,15 +475,24 @@ def _lexical_unembedded(
         .filter(_matching(lexemes))
         .annotate(lexemes=RawSQL("tsvector_to_array(search_vector)", [], output_field=Field()))
         .order_by("-created_at")
-        .values_list("id", "lexemes")[: limit * 10]
+        .values_list("id", "lexemes", "created_at")[: limit * 10]
     )
     if not pending:
         return {}
     scores = lexical.scores_outside(
-        query_lexemes=lexemes, documents=[set(terms) for _, terms in pending], stats=stats
+        query_lexemes=lexemes, documents=[set(terms) for _, terms, _ in pending], stats=stats
     )
-    best = sorted(zip(pending, scores, strict=True), key=lambda item: -item[1])[:limit]
-    return {pk: (None, float(score)) for (pk, _), score in best}
+    weights = RankingWeights(lexical=0.0, period=period_weight)
+
+    def relevance(item: tuple[tuple[int, list[str], datetime], float]) -> float:
+        (_, _, created_at), score = item
+        in_period = None if period is None else created_at in period
+        return ranking_relevance(
+            vector=None, lexical=float(score), weights=weights, in_period=in_period
+        )
+
+    best = sorted(zip(pending, scores, strict=True), key=relevance, reverse=True)[:limit]
+    return {pk: (None, float(score)) for (pk, _, _), score in best}
 
 
 def agent_list(*, account: Account) -> list[tuple[Agent, int]]:

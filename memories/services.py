@@ -22,7 +22,7 @@ from django.utils.text import slugify
 
 from billing import quotas
 from billing.models import Account
-from memories import context, ranking, selectors
+from memories import context, periods, ranking, selectors
 from memories.embedding import get_embedder
 from memories.exceptions import AgentAlreadyExists, InvalidInput
 from memories.models import (
@@ -52,6 +52,8 @@ def ranking_weights() -> ranking.RankingWeights:
         recency_scale_days=settings.KRONVEX_RECENCY_SCALE_DAYS,
         frequency_saturation=settings.KRONVEX_FREQUENCY_SATURATION,
         relevance_ratio=settings.KRONVEX_RELEVANCE_RATIO,
+        period=settings.KRONVEX_WEIGHT_PERIOD,
+        newness=settings.KRONVEX_WEIGHT_NEWNESS,
     )
 
 
@@ -577,15 +579,20 @@ def recall(
         session_id=session_id,
         memory_type=memory_type,
         with_vectors=with_vectors,
+        period=periods.named_period(query, now=now),
+        period_weight=weights.period,
+    )
+    ranked = ranking.rank(
+        candidates,
+        now=now,
+        weights=weights,
+        limit=len(candidates),
+        present=periods.asks_about_present(query),
     )
     if threshold is not None:
         # On the fused similarity, the score the results report.
-        candidates = [
-            c
-            for c in candidates
-            if ranking.relevance(vector=c.vector, lexical=c.lexical, weights=weights) >= threshold
-        ]
-    ranked = ranking.rank(candidates, now=now, weights=weights, limit=top_k)
+        ranked = [item for item in ranked if item.score.similarity >= threshold]
+    ranked = ranked[:top_k]
     recalled = [
         Recalled(memory=item.candidate.memory, score=item.score, embedding=item.candidate.embedding)
         for item in ranked

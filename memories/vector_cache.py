@@ -49,14 +49,16 @@ from django.db import connection
 
 from memories import lexical
 from memories.models import SEARCH_CONFIG, Agent, EmbeddingStatus, MemoryType
+from memories.periods import Period
 
 logger = logging.getLogger(__name__)
 
 _TYPE_CODES = {value: code for code, value in enumerate(MemoryType.values)}
 _NO_SESSION = -1
 _UNKNOWN_SESSION = -2  # a session no cached row holds: nothing matches
-# Bytes per cached row besides the vector: id, expiry, session code, type, pin.
-_ROW_OVERHEAD = 8 + 8 + 4 + 1 + 1 + 4 + 1
+# Bytes per cached row besides the vector: id, expiry, creation, session code, type, pin,
+# length, alive.
+_ROW_OVERHEAD = 8 + 8 + 8 + 4 + 1 + 1 + 4 + 1
 # Bytes per distinct lexeme: its dict entry, string and posting array, roughly.
 _LEXEME_OVERHEAD = 200
 _MIN_DEAD_TO_COMPACT = 256
@@ -69,12 +71,12 @@ _VERSIONS_SQL = (
 )
 _LOAD_SQL = (
     "SELECT id, vector_send(embedding), pinned, expires_at, session_id, type, "
-    "tsvector_to_array(search_vector) "
+    "tsvector_to_array(search_vector), created_at "
     "FROM memories_memory WHERE agent_id = %s AND embedding_model = %s AND status = %s LIMIT %s"
 )
 _CHANGED_SQL = (
     "SELECT id, vector_send(embedding), pinned, expires_at, session_id, type, "
-    "tsvector_to_array(search_vector), status, embedding_model "
+    "tsvector_to_array(search_vector), created_at, status, embedding_model "
     "FROM memories_memory WHERE agent_id = %s AND vector_version > %s"
 )
 _LIVE_IDS_SQL = (
@@ -88,6 +90,7 @@ class Neighbour:
     similarity: float
     vector: np.ndarray
     lexical: float = 0.0
+    in_period: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class AgentVectors:
         )
         self.pinned = grown(getattr(self, "pinned", None), (capacity,), np.bool_)
         self.expires = grown(getattr(self, "expires", None), (capacity,), np.float64)
+        self.created = grown(getattr(self, "created", None), (capacity,), np.float64)
         self.sessions = grown(getattr(self, "sessions", None), (capacity,), np.int32)
         self.types = grown(getattr(self, "types", None), (capacity,), np.int8)
         self.lengths = grown(getattr(self, "lengths", None), (capacity,), np.float32)
@@ -173,7 +177,8 @@ class AgentVectors:
         return self._sessions.setdefault(session_id, len(self._sessions))
 
     def upsert(self, rows: list[tuple[Any, ...]]) -> None:
-        """Rows of (id, vector_send bytes, pinned, expires_at, session_id, type, lexemes)."""
+        """Rows of (id, vector_send bytes, pinned, expires_at, session_id, type, lexemes,
+        created_at)."""
         if not rows:
             return
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
@@ -207,6 +212,7 @@ class AgentVectors:
         self.vectors[positions] = vectors
         self.pinned[positions] = [bool(row[2]) for row in rows]
         self.expires[positions] = [_expiry(row[3]) for row in rows]
+        self.created[positions] = [row[7].timestamp() for row in rows]
         self.sessions[positions] = [self._session_code(row[4]) for row in rows]
         self.types[positions] = [_TYPE_CODES.get(row[5], -1) for row in rows]
         self.alive[positions] = True
@@ -235,7 +241,8 @@ class AgentVectors:
         keep = np.flatnonzero(self.alive[: self.size])
         moved_to = np.full(self.size, -1, dtype=np.int64)
         moved_to[keep] = np.arange(len(keep))
-        for column in ("ids", "vectors", "pinned", "expires", "sessions", "types", "lengths"):
+        columns = ("ids", "vectors", "pinned", "expires", "created", "sessions", "types", "lengths")
+        for column in columns:
             values = getattr(self, column)
             setattr(self, column, values[keep].copy())
         self.alive = np.ones(len(keep), dtype=np.bool_)
@@ -302,9 +309,12 @@ class AgentVectors:
         lexemes: list[str] | None = None,
         lexical_weight: float = 0.0,
         stats: lexical.CorpusStats | None = None,
+        period: Period | None = None,
+        period_weight: float = 0.0,
     ) -> list[Neighbour]:
         """The `limit` live rows most relevant to the query, most relevant first: by cosine
-        similarity, fused with BM25 over `lexemes` at `lexical_weight`."""
+        similarity, fused with BM25 over `lexemes` at `lexical_weight`, and with being made
+        inside `period` at `period_weight` (memories/ranking.py)."""
         size = self.size
         if not size or limit <= 0:
             return []
@@ -320,6 +330,11 @@ class AgentVectors:
         relevance = (1.0 - lexical_weight) * np.clip(
             similarities, 0.0, 1.0
         ) + lexical_weight * lexical_scores
+        in_period = None
+        if period is not None:
+            created = self.created[:size]
+            in_period = (created >= period.start.timestamp()) & (created < period.end.timestamp())
+            relevance = (1.0 - period_weight) * relevance + period_weight * in_period
         live = self.alive[:size] & (self.pinned[:size] | (self.expires[:size] > now.timestamp()))
         if session_id is not None:
             code = self._sessions.get(session_id, _UNKNOWN_SESSION)
@@ -338,6 +353,7 @@ class AgentVectors:
                 similarity=float(similarities[position]),
                 vector=vectors[position].copy(),
                 lexical=float(lexical_scores[position]),
+                in_period=None if in_period is None else bool(in_period[position]),
             )
             for position in order
         ]
@@ -382,6 +398,8 @@ class VectorCache:
         memory_type: str | None = None,
         query_text: str = "",
         lexical_weight: float = 0.0,
+        period: Period | None = None,
+        period_weight: float = 0.0,
     ) -> Nearest | None:
         """The agent's most relevant live memories (vector similarity fused with BM25 over
         `query_text` at `lexical_weight`), or None when the cache cannot answer exactly
@@ -403,6 +421,8 @@ class VectorCache:
                 lexemes=lexemes,
                 lexical_weight=lexical_weight,
                 stats=stats,
+                period=period,
+                period_weight=period_weight,
             )
         return Nearest(neighbours=neighbours, unembedded=unembedded, lexemes=lexemes, stats=stats)
 
@@ -496,9 +516,9 @@ class VectorCache:
             cursor.execute(_CHANGED_SQL, [agent_pk, entry.version])
             changed = cursor.fetchall()
             ready = [
-                row[:7]
+                row[:8]
                 for row in changed
-                if row[7] == EmbeddingStatus.READY and row[8] == model_name
+                if row[8] == EmbeddingStatus.READY and row[9] == model_name
             ]
             entry.remove({row[0] for row in changed} - {row[0] for row in ready})
             entry.upsert(ready)

@@ -211,7 +211,14 @@ def test_inject_context_with_explain_shows_each_used_memorys_score_parts(api, ag
 
     body = inject(api, query="Kyoto ryokan", explain=True)
 
-    assert set(body["weights"]) == {"lexical", "similarity", "recency", "frequency"}
+    assert set(body["weights"]) == {
+        "lexical",
+        "period",
+        "newness",
+        "similarity",
+        "recency",
+        "frequency",
+    }
     parts = body["memories"][0]["explain"]
     assert parts["lexical"] > 0
     assert parts["final"] == body["memories"][0]["confidence"]

@@ -320,12 +320,24 @@ def test_recall_with_explain_returns_every_score_part_and_the_weights(api, agent
 
     body = response.json()
     weights = body["weights"]
-    assert set(weights) == {"lexical", "similarity", "recency", "frequency"}
+    assert set(weights) == {"lexical", "period", "newness", "similarity", "recency", "frequency"}
     first = body["memories"][0]
     parts = first["explain"]
-    assert set(parts) == {"vector", "lexical", "similarity", "recency", "frequency", "final"}
+    assert set(parts) == {
+        "vector",
+        "lexical",
+        "period",
+        "newness",
+        "similarity",
+        "recency",
+        "frequency",
+        "final",
+    }
     assert first["content"].startswith("Priya")
     assert parts["lexical"] > 0
+    # The query names no period and does not ask about the present.
+    assert parts["period"] is None
+    assert parts["newness"] is None
     assert parts["similarity"] == pytest.approx(
         (1 - weights["lexical"]) * parts["vector"] + weights["lexical"] * parts["lexical"], abs=1e-5
     )
@@ -335,6 +347,45 @@ def test_recall_with_explain_returns_every_score_part_and_the_weights(api, agent
         + weights["recency"] * parts["recency"]
         + weights["frequency"] * parts["frequency"],
         abs=1e-5,
+    )
+
+
+def test_recall_prefers_memories_made_in_the_period_the_query_names(api, agent):
+    for day, content in (
+        ("2025-03-14", "Finished reading The Glass Orchard, loved the ending"),
+        ("2025-06-02", "Finished reading Paper Tigers on the train"),
+        ("2025-09-20", "Finished reading A Map of Small Rooms at last"),
+    ):
+        api.remember(agent, content, created_at=f"{day}T10:00:00Z")
+
+    body = api.post(
+        URL, {"query": "Which book did I finish in June 2025?", "top_k": 3, "explain": True}
+    ).json()
+
+    first = body["memories"][0]
+    assert first["content"] == "Finished reading Paper Tigers on the train"
+    assert first["explain"]["period"] == 1.0
+    assert [item["explain"]["period"] for item in body["memories"][1:]] == [0.0, 0.0]
+
+
+def test_recall_asked_about_the_present_prefers_the_newest_statement(api, agent):
+    for day, content in (
+        ("2025-01-10", "I live in Hamburg now"),
+        ("2025-05-07", "I live in Vienna now"),
+        ("2024-11-02", "I live in Rotterdam now"),
+    ):
+        api.remember(agent, content, created_at=f"{day}T10:00:00Z")
+    query = {"query": "Which city do I live in these days?", "top_k": 3, "explain": True}
+
+    body = api.post(URL, query).json()
+
+    assert [item["content"] for item in body["memories"]] == [
+        "I live in Vienna now",
+        "I live in Hamburg now",
+        "I live in Rotterdam now",
+    ]
+    assert [item["explain"]["newness"] for item in body["memories"]] == pytest.approx(
+        [1.0, 69 / 186, 0.0]
     )
 
 

@@ -55,6 +55,7 @@ def test_at_lexical_weight_0_similarity_is_the_vectors_and_lexical_is_still_expl
     agent, settings
 ):
     settings.KRONVEX_WEIGHT_LEXICAL = 0.0
+    settings.KRONVEX_WEIGHT_PERIOD = 0.0  # the query names March 2025
     recalled = services.recall(
         agent=agent, query="What did I buy in March 2025?", top_k=8, count_access=False
     )
@@ -63,10 +64,15 @@ def test_at_lexical_weight_0_similarity_is_the_vectors_and_lexical_is_still_expl
 
 
 def test_both_search_paths_score_every_memory_alike(agent, settings):
-    def scored(query: str) -> list[tuple[str, float, float]]:
+    def scored(query: str) -> list[tuple[str, float, float, float | None]]:
         recalled = services.recall(agent=agent, query=query, top_k=8, count_access=False)
         return [
-            (item.memory.content, round(item.score.vector, 5), round(item.score.lexical, 5))
+            (
+                item.memory.content,
+                round(item.score.vector, 5),
+                round(item.score.lexical, 5),
+                item.score.period,
+            )
             for item in recalled
         ]
 
@@ -74,7 +80,8 @@ def test_both_search_paths_score_every_memory_alike(agent, settings):
     in_memory = [scored(query) for query in queries]
     settings.KRONVEX_VECTOR_CACHE_MB = 0
     assert [scored(query) for query in queries] == in_memory
-    assert any(lexical > 0 for rows in in_memory for _, _, lexical in rows)
+    assert any(lexical > 0 for rows in in_memory for _, _, lexical, _ in rows)
+    assert any(period == 1.0 for rows in in_memory for *_, period in rows)
 
 
 def test_a_memory_waiting_for_its_vector_is_scored_against_the_agents_words(agent):

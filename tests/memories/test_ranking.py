@@ -32,7 +32,9 @@ def candidate(
 def test_confidence_is_the_weighted_sum_of_its_parts():
     parts = score(candidate(0.8, days_old=30, accesses=3), now=NOW, weights=WEIGHTS)
     assert parts.recency == pytest.approx(0.5)
-    assert parts.confidence == pytest.approx(0.8 * 0.8 + 0.1 * 0.5 + 0.1 * parts.frequency)
+    assert parts.confidence == pytest.approx(
+        WEIGHTS.similarity * 0.8 + WEIGHTS.recency * 0.5 + WEIGHTS.frequency * parts.frequency
+    )
 
 
 def test_episodic_recency_is_a_falling_sigmoid_with_its_midpoint_at_30_days():
@@ -223,3 +225,39 @@ def test_a_superseded_memory_ranks_after_the_relevant_ones_nobody_superseded():
     unrelated = Candidate(vector=0.1, type="semantic", created_at=NOW, access_count=0)
     ranked = rank([old, unrelated, new], now=NOW, weights=WEIGHTS, limit=3)
     assert [item.candidate for item in ranked] == [new, old, unrelated]
+
+
+def test_a_memory_inside_the_period_the_query_names_gains_the_period_weight():
+    weights = RankingWeights(lexical=0.0, period=0.25)
+    inside, outside, no_period = (
+        score(
+            Candidate(vector=0.6, type="semantic", created_at=NOW, access_count=0, in_period=flag),
+            now=NOW,
+            weights=weights,
+        )
+        for flag in (True, False, None)
+    )
+    assert inside.similarity == pytest.approx(0.75 * 0.6 + 0.25)
+    assert outside.similarity == pytest.approx(0.75 * 0.6)
+    assert no_period.similarity == pytest.approx(0.6)
+    assert (inside.period, outside.period, no_period.period) == (1.0, 0.0, None)
+
+
+def test_asked_about_the_present_newer_candidates_gain_by_their_place_between_oldest_and_newest():
+    weights = RankingWeights(lexical=0.0, newness=0.5)
+    oldest, middle, newest = (
+        candidate(0.8, days_old=days, kind="semantic") for days in (40, 30, 0)
+    )
+    ranked = rank([oldest, middle, newest], now=NOW, weights=weights, limit=3, present=True)
+    assert [item.candidate for item in ranked] == [newest, middle, oldest]
+    assert [item.score.newness for item in ranked] == pytest.approx([1.0, 0.25, 0.0])
+    assert ranked[0].score.similarity == pytest.approx(0.5 * 0.8 + 0.5)
+    unasked = rank([oldest, middle, newest], now=NOW, weights=weights, limit=3)
+    assert {item.score.newness for item in unasked} == {None}
+    assert [item.score.similarity for item in unasked] == pytest.approx([0.8] * 3)
+
+
+@pytest.mark.parametrize("name", ["period", "newness"])
+def test_the_time_weights_must_lie_in_the_unit_interval(name):
+    with pytest.raises(ValueError):
+        RankingWeights(**{name: -0.1})

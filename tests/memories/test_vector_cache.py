@@ -303,7 +303,7 @@ def test_agent_vectors_keep_rows_aligned_through_removals():
 
     def row(memory_id, vector, session=None, memory_type="episodic", pinned=False):
         data = b"\x00\x03\x00\x00" + np.asarray(vector, dtype=">f4").tobytes()
-        return (memory_id, data, pinned, None, session, memory_type, [])
+        return (memory_id, data, pinned, None, session, memory_type, [], timezone.now())
 
     vectors.upsert([row(1, [1, 0, 0]), row(2, [0, 1, 0], "s"), row(3, [0, 0, 1], "s")])
     vectors.remove({1})

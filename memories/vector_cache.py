@@ -90,7 +90,6 @@ class Neighbour:
     similarity: float
     vector: np.ndarray
     lexical: float = 0.0
-    in_period: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -330,7 +329,6 @@ class AgentVectors:
         relevance = (1.0 - lexical_weight) * np.clip(
             similarities, 0.0, 1.0
         ) + lexical_weight * lexical_scores
-        in_period = None
         if period is not None:
             created = self.created[:size]
             in_period = (created >= period.start.timestamp()) & (created < period.end.timestamp())
@@ -353,7 +351,6 @@ class AgentVectors:
                 similarity=float(similarities[position]),
                 vector=vectors[position].copy(),
                 lexical=float(lexical_scores[position]),
-                in_period=None if in_period is None else bool(in_period[position]),
             )
             for position in order
         ]

@@ -1,9 +1,9 @@
 """`manage.py reembed` gives memories vectors of the configured model after the model changed:
 resumable, failures marked and reported, other agents untouched."""
 
+import _thread
 import io
 import signal
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,9 +42,8 @@ class ProviderServer(FakeEmbeddingServer):
 
     def _answer(self, body: dict[str, Any], *, wrong: bool) -> dict[str, Any]:
         if self.interrupt_on is not None and len(self.requests) == self.interrupt_on:
-            main = threading.main_thread().ident
-            assert main is not None
-            signal.pthread_kill(main, signal.SIGINT)
+            # Ctrl-C as the interpreter delivers it: KeyboardInterrupt in the main thread.
+            _thread.interrupt_main(signal.SIGINT)
         poisoned = any("poison" in text for text in body.get("input", []))
         return super()._answer(body, wrong=wrong or poisoned)
 

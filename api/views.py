@@ -7,12 +7,13 @@ from typing import Any
 
 from django.core.handlers.exception import response_for_exception
 from django.http import HttpResponseBase
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import ratelimit
+from api import ratelimit, schema
 from api.errors import refusal_body, validation_error_body
 from api.fields import (
     MemoryTypeField,
@@ -114,6 +115,7 @@ class AccountApi(APIView):
 
 
 class AgentListApi(AccountApi):
+    @extend_schema_serializer(component_name="AgentCreateRequest")
     class InputSerializer(serializers.Serializer):
         id = StrictCharField(required=False, allow_null=True, max_length=100)
         name = StrictCharField(max_length=200)
@@ -122,12 +124,14 @@ class AgentListApi(AccountApi):
         )
         metadata = MetadataField(required=False, allow_null=True)
 
+    @extend_schema(**schema.AGENTS_LIST)
     def get(self, request: Request) -> Response:
         agents = selectors.agent_list(account=self.account)
         return Response(
             {"agents": [agent_json(agent, memory_count=count) for agent, count in agents]}
         )
 
+    @extend_schema(request=InputSerializer, **schema.AGENTS_CREATE)
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
         agent = services.agent_create(
@@ -141,6 +145,7 @@ class AgentListApi(AccountApi):
 
 
 class AgentDetailApi(AccountApi):
+    @extend_schema_serializer(component_name="AgentUpdateRequest")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(required=False, allow_null=True, max_length=200)
         description = StrictCharField(
@@ -151,15 +156,18 @@ class AgentDetailApi(AccountApi):
     def agent_response(self, agent: Agent) -> Response:
         return Response(agent_json(agent, memory_count=selectors.agent_memory_count(agent=agent)))
 
+    @extend_schema(**schema.AGENTS_RETRIEVE)
     def get(self, request: Request, agent_id: str) -> Response:
         return self.agent_response(self.agent(agent_id))
 
+    @extend_schema(request=InputSerializer, **schema.AGENTS_UPDATE)
     def patch(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
         # The same shape as GET, memory_count included.
         return self.agent_response(services.agent_update(agent=agent, **data))
 
+    @extend_schema(**schema.AGENTS_DELETE)
     def delete(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         slug = agent.slug
@@ -168,6 +176,7 @@ class AgentDetailApi(AccountApi):
 
 
 class RememberApi(AccountApi):
+    @extend_schema_serializer(component_name="RememberRequest")
     class InputSerializer(serializers.Serializer):
         content = content_field()
         type = MemoryTypeField(required=False, allow_null=True)
@@ -191,6 +200,7 @@ class RememberApi(AccountApi):
                 raise serializers.ValidationError("Must not be empty.")
             return value
 
+    @extend_schema(request=InputSerializer, **schema.MEMORIES_REMEMBER)
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
@@ -220,6 +230,10 @@ class RememberBatchApi(AccountApi):
             child=serializers.JSONField(), allow_empty=False, max_length=MAX_BATCH
         )
 
+    @extend_schema(
+        request=schema.remember_batch_request(RememberApi.InputSerializer, MAX_BATCH),
+        **schema.MEMORIES_REMEMBER_BATCH,
+    )
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         items = validated(self.InputSerializer, request.data)["memories"]
@@ -256,6 +270,7 @@ class RememberBatchApi(AccountApi):
 
 
 class RememberBatchDetailApi(AccountApi):
+    @extend_schema(**schema.MEMORIES_REMEMBER_BATCH_RETRIEVE)
     def get(self, request: Request, agent_id: str, batch_id: str) -> Response:
         agent = self.agent(agent_id)
         batch = selectors.memory_batch_get(agent=agent, batch_id=batch_id)
@@ -269,6 +284,7 @@ class RememberBatchDetailApi(AccountApi):
         )
 
 
+@extend_schema_serializer(component_name="RecallRequest")
 class QuerySerializer(serializers.Serializer):
     """Input shared by recall and inject-context."""
 
@@ -293,6 +309,7 @@ class QuerySerializer(serializers.Serializer):
 class RecallApi(AccountApi):
     InputSerializer = QuerySerializer
 
+    @extend_schema(request=InputSerializer, **schema.MEMORIES_RECALL)
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
@@ -311,12 +328,14 @@ class RecallApi(AccountApi):
 
 
 class InjectContextApi(AccountApi):
+    @extend_schema_serializer(component_name="InjectContextRequest")
     class InputSerializer(QuerySerializer):
         message = query_field()
         max_tokens = StrictIntegerField(
             required=False, allow_null=True, min_value=1, max_value=1_000_000
         )
 
+    @extend_schema(request=InputSerializer, **schema.MEMORIES_INJECT_CONTEXT)
     def post(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
@@ -360,6 +379,7 @@ class MemoryListApi(AccountApi):
     class DeleteSerializer(serializers.Serializer):
         session_id = StrictCharField(required=False, max_length=255)
 
+    @extend_schema(**schema.MEMORIES_LIST)
     def get(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.FilterSerializer, request.query_params.dict())
@@ -381,6 +401,7 @@ class MemoryListApi(AccountApi):
             }
         )
 
+    @extend_schema(**schema.MEMORIES_DELETE_ALL)
     def delete(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.DeleteSerializer, request.query_params.dict())
@@ -389,6 +410,7 @@ class MemoryListApi(AccountApi):
 
 
 class MemoryDetailApi(AccountApi):
+    @extend_schema_serializer(component_name="MemoryUpdateRequest")
     class InputSerializer(serializers.Serializer):
         pinned = StrictBooleanField(required=False, allow_null=True)
         type = MemoryTypeField(required=False, allow_null=True)
@@ -401,11 +423,13 @@ class MemoryDetailApi(AccountApi):
             required=False, allow_null=True, min_value=0, max_value=MAX_TTL_SECONDS
         )
 
+    @extend_schema(**schema.MEMORIES_RETRIEVE)
     def get(self, request: Request, agent_id: str, memory_id: str) -> Response:
         agent = self.agent(agent_id)
         memory = selectors.memory_get(agent=agent, memory_id=memory_id)
         return Response(memory_json(memory, agent=agent))
 
+    @extend_schema(request=InputSerializer, **schema.MEMORIES_UPDATE)
     def patch(self, request: Request, agent_id: str, memory_id: str) -> Response:
         agent = self.agent(agent_id)
         memory = selectors.memory_get(agent=agent, memory_id=memory_id)
@@ -423,6 +447,7 @@ class MemoryDetailApi(AccountApi):
         )
         return Response(memory_json(memory, agent=agent))
 
+    @extend_schema(**schema.MEMORIES_DELETE)
     def delete(self, request: Request, agent_id: str, memory_id: str) -> Response:
         agent = self.agent(agent_id)
         memory = selectors.memory_get(agent=agent, memory_id=memory_id)
@@ -432,6 +457,7 @@ class MemoryDetailApi(AccountApi):
 
 
 class SessionListApi(AccountApi):
+    @extend_schema(**schema.SESSIONS_LIST)
     def get(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         sessions = selectors.session_list(agent=agent)

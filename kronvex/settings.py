@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
     "billing",
@@ -271,6 +273,46 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema of the public API (api/schema.py) at /api/schema/, with Swagger UI
+# and ReDoc served from this site's own static files, never from a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kronvex API",
+    "DESCRIPTION": (
+        "Memory for AI agents: store memories with remember, find the right ones with "
+        "recall or inject-context. Every error has one shape, the Error object. "
+        "The reference with every limit and error code is at /docs/api/."
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["api.schema.public_api_endpoints"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.describe_request_fields",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "MemoryTypeEnum": "api.fields.TYPE_CHOICES",
+        "EmbeddingStatusEnum": "memories.models.EmbeddingStatus",
+        "BatchItemStatusEnum": "api.schema.BATCH_ITEM_STATUSES",
+    },
+    "TAGS": [
+        {"name": "agents", "description": "The agents of your account."},
+        {"name": "memories", "description": "Remember, recall and manage an agent's memories."},
+        {"name": "sessions", "description": "The sessions of an agent's memories."},
+    ],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its pages are public: a key sent along (Swagger UI's "Authorize")
+    # is not checked on them.
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "validatorUrl": None},
 }
 
 # Celery: without a broker, tasks run in-process before the response returns.

@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from api.health import healthz_view
+from api.mcp import mcp_view
 from billing.webhooks import stripe_webhook_view
 from dashboard import views as site_views
 
@@ -11,7 +17,14 @@ urlpatterns = [
     path("docs/", site_views.docs_view, name="docs"),
     path("docs/<slug:page>/", site_views.docs_view, name="docs-page"),
     path("healthz", healthz_view, name="healthz"),
+    path("mcp", mcp_view, name="mcp"),
+    path("mcp/", mcp_view),
+    path("mcp/agents/<str:agent_id>", mcp_view, name="mcp-agent"),
+    path("mcp/agents/<str:agent_id>/", mcp_view),
     path("api/v1/", include("api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("billing/stripe/webhook", stripe_webhook_view, name="stripe-webhook"),
     path("accounts/", include("allauth.urls")),
     path("dashboard/", include("dashboard.urls")),

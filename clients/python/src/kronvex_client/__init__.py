@@ -1,0 +1,57 @@
+"""Python client for Kronvex, the self-hostable memory service for AI agents."""
+
+from kronvex_client.client import AsyncKronvex, Kronvex, __version__
+from kronvex_client.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ConflictError,
+    KronvexError,
+    NotFoundError,
+    QuotaExceededError,
+    RateLimitError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from kronvex_client.models import (
+    Agent,
+    BatchItem,
+    BatchResult,
+    BatchStatus,
+    Context,
+    Explanation,
+    ItemError,
+    Memory,
+    Page,
+    Recall,
+    RecalledMemory,
+    Session,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "Agent",
+    "AsyncKronvex",
+    "AuthenticationError",
+    "BatchItem",
+    "BatchResult",
+    "BatchStatus",
+    "ConflictError",
+    "Context",
+    "Explanation",
+    "ItemError",
+    "Kronvex",
+    "KronvexError",
+    "Memory",
+    "NotFoundError",
+    "Page",
+    "QuotaExceededError",
+    "RateLimitError",
+    "Recall",
+    "RecalledMemory",
+    "ServiceUnavailableError",
+    "Session",
+    "ValidationError",
+    "__version__",
+]

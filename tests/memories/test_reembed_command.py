@@ -274,7 +274,18 @@ def test_an_interrupted_run_is_finished_by_the_next_without_doing_anything_twice
     assert {model for _, model, _ in state(old_model_memories["helper"])} == {FAKE_MODEL_NAME}
 
 
-def test_ctrl_c_stops_cleanly_and_the_next_run_goes_on(settings, provider, agents, fake_embedder):
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C as in a terminal (KeyboardInterrupt), whatever an earlier test in this process
+    left SIGINT set to."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_goes_on(
+    settings, provider, agents, fake_embedder, ctrl_c_raises
+):
     memories = embedded_memories(agents["helper"], TEXTS)
     use_provider(settings, provider, model="new-model")
     provider.interrupt_on = 3

@@ -17,6 +17,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from api.idempotency import IdempotencyKeyInUse
 from api.ratelimit import RateLimited
 from billing.quotas import QuotaExceeded
 from memories.embedding import EmbeddingError
@@ -103,6 +104,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RateLimited):
         return Response(
             error_body(exc.code, str(exc.detail), limit=exc.limit, retry_after=exc.retry_after),
+            status=exc.status_code,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, IdempotencyKeyInUse):
+        return Response(
+            error_body("idempotency_key_in_use", str(exc.detail)),
             status=exc.status_code,
             headers={"Retry-After": str(exc.retry_after)},
         )

@@ -1,6 +1,9 @@
 """Serializer fields stricter than DRF's defaults, so wrong JSON types answer 400."""
 
 import json
+import math
+import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -56,25 +59,43 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-def _depth_and_null_character(value: Any) -> tuple[int, bool]:
-    """How deep a JSON value nests, and whether a string or key in it holds U+0000.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    Walked without recursion, since the value may nest deeper than Python's stack.
-    """
-    depth, has_null = 0, False
+
+@dataclass
+class _JsonScan:
+    """What a JSON value holds that PostgreSQL's jsonb cannot store, and how deep it nests."""
+
+    depth: int = 0
+    null_character: bool = False
+    surrogate: bool = False
+    non_finite: bool = False
+
+    def text(self, text: str) -> None:
+        self.null_character = self.null_character or "\x00" in text
+        self.surrogate = self.surrogate or _SURROGATE.search(text) is not None
+
+
+def _scan_json(value: Any) -> _JsonScan:
+    """Walked without recursion, since the value may nest deeper than Python's stack."""
+    scan = _JsonScan()
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict):
-            depth = max(depth, level)
-            has_null = has_null or any("\x00" in key for key in item)
+            scan.depth = max(scan.depth, level)
+            for key in item:
+                scan.text(key)
             stack.extend((child, level + 1) for child in item.values())
         elif isinstance(item, list):
-            depth = max(depth, level)
+            scan.depth = max(scan.depth, level)
             stack.extend((child, level + 1) for child in item)
         elif isinstance(item, str):
-            has_null = has_null or "\x00" in item
-    return depth, has_null
+            scan.text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            # 1e400 parses as infinity, which JSON (and jsonb) has no way to write.
+            scan.non_finite = True
+    return scan
 
 
 class MetadataField(serializers.JSONField):
@@ -85,17 +106,23 @@ class MetadataField(serializers.JSONField):
         "too_large": "Must be at most {limit} bytes as JSON.",
         "too_deep": "Must nest at most {limit} levels deep.",
         "null_character": "Must not contain null characters (\\u0000).",
+        "surrogate": "Must not contain lone surrogate characters (\\ud800 to \\udfff).",
+        "non_finite": "Numbers must be finite.",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_object")
-        depth, has_null = _depth_and_null_character(data)
-        if depth > MAX_METADATA_DEPTH:
+        scan = _scan_json(data)
+        if scan.depth > MAX_METADATA_DEPTH:
             self.fail("too_deep", limit=MAX_METADATA_DEPTH)
-        # jsonb rejects U+0000, which would fail the insert after validation passed.
-        if has_null:
+        # What jsonb (or UTF-8) cannot hold would fail the insert after validation passed.
+        if scan.null_character:
             self.fail("null_character")
+        if scan.surrogate:
+            self.fail("surrogate")
+        if scan.non_finite:
+            self.fail("non_finite")
         limit = settings.KRONVEX_MAX_METADATA_BYTES
         if len(json.dumps(data, ensure_ascii=False).encode()) > limit:
             self.fail("too_large", limit=limit)

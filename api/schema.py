@@ -14,6 +14,7 @@ from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerFieldExtension,
 )
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -24,6 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from api.fields import TYPE_CHOICES
+from api.idempotency import HEADER, MAX_KEY_LENGTH, IdempotencyKeyInUse, IdempotencyKeyReused
 from memories.models import EmbeddingStatus
 from memories.selectors import MEMORY_SORTS
 
@@ -98,6 +100,75 @@ def describe_request_fields(result: dict[str, Any], **kwargs: Any) -> dict[str, 
             text = REQUEST_FIELDS.get((name, field)) or REQUEST_FIELDS.get(field)
             if text and "description" not in property_schema:
                 property_schema["description"] = text
+    return result
+
+
+_AGENT_OPERATIONS = (
+    "agents_retrieve",
+    "agents_update",
+    "agents_delete",
+    "memories_remember",
+    "memories_remember_batch",
+    "memories_recall",
+    "memories_inject_context",
+    "memories_list",
+    "memories_delete_all",
+    "sessions_list",
+)
+_MEMORY_OPERATIONS = ("memories_retrieve", "memories_update", "memories_delete", "memories_retry")
+
+
+def _to_agent(agent_id: str) -> dict[str, dict[str, str]]:
+    return {target: {"path.agent_id": agent_id} for target in _AGENT_OPERATIONS}
+
+
+def _to_memory(memory_id: str) -> dict[str, dict[str, str]]:
+    parameters = {"path.agent_id": "$request.path.agent_id", "path.memory_id": memory_id}
+    return {target: parameters for target in _MEMORY_OPERATIONS}
+
+
+# (operation, status) -> {operation it leads to: its parameters, as OpenAPI runtime expressions}.
+LINKS: dict[tuple[str, str], dict[str, dict[str, str]]] = {
+    ("agents_list", "200"): _to_agent("$response.body#/agents/0/id"),
+    ("agents_create", "201"): _to_agent("$response.body#/id"),
+    ("agents_retrieve", "200"): _to_agent("$response.body#/id"),
+    ("agents_update", "200"): _to_agent("$response.body#/id"),
+    ("memories_remember", "200"): _to_memory("$response.body#/id"),
+    ("memories_retrieve", "200"): _to_memory("$response.body#/id"),
+    ("memories_update", "200"): _to_memory("$response.body#/id"),
+    ("memories_list", "200"): _to_memory("$response.body#/memories/0/id"),
+    ("memories_recall", "200"): _to_memory("$response.body#/memories/0/id"),
+    ("memories_inject_context", "200"): _to_memory("$response.body#/memories/0/id"),
+    ("memories_remember_batch", "200"): {
+        "memories_remember_batch_retrieve": {
+            "path.agent_id": "$request.path.agent_id",
+            "path.batch_id": "$response.body#/batch_id",
+        },
+        **_to_memory("$response.body#/items/0/id"),
+    },
+}
+
+
+def link_operations(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI links from the ids an answer holds to the operations that take them
+    (create an agent, remember in it, get the memory), for clients and workflow tests."""
+    operations = [
+        operation
+        for path_item in result.get("paths", {}).values()
+        for operation in path_item.values()
+        if isinstance(operation, dict)
+    ]
+    present = {operation.get("operationId") for operation in operations}
+    for operation in operations:
+        for status, response in operation.get("responses", {}).items():
+            targets = LINKS.get((operation.get("operationId", ""), status), {})
+            links = {
+                target: {"operationId": target, "parameters": parameters}
+                for target, parameters in targets.items()
+                if target in present
+            }
+            if links:
+                response["links"] = links
     return result
 
 
@@ -532,11 +603,76 @@ def _error_response(status: int, not_found: str | None) -> OpenApiResponse:
     description, example = _ERRORS[status]
     if status == 404 and not_found is not None:
         description, example = _NOT_FOUND[not_found]
+    return _described_error(status, description, example)
+
+
+def _described_error(status: int, description: str, example: dict[str, Any]) -> OpenApiResponse:
     return OpenApiResponse(
         response=ErrorSerializer,
         description=description,
         examples=[OpenApiExample(example["code"], value=example, status_codes=[status])],
     )
+
+
+# -- Idempotency-Key (api/idempotency.py) -------------------------------------------
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    HEADER,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
+    OpenApiParameter.HEADER,
+    description=(
+        "A key of yours (such as a UUID) that makes retrying this POST safe: for 24 hours "
+        "the same key with the same body gets the first answer again, with "
+        "`Idempotent-Replayed: true`, and writes nothing."
+    ),
+)
+
+_IDEMPOTENCY_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    409: (
+        "The first request with this `Idempotency-Key` is still in progress "
+        "(`idempotency_key_in_use`); retry after `Retry-After` seconds to get its answer.",
+        _error("idempotency_key_in_use", str(IdempotencyKeyInUse.default_detail)),
+    ),
+    422: (
+        "This `Idempotency-Key` was first sent with another method, path or body "
+        "(`idempotency_key_reused`). Nothing was changed.",
+        _error("idempotency_key_reused", str(IdempotencyKeyReused.default_detail)),
+    ),
+}
+
+
+class AccountApiSchema(AutoSchema):
+    """The schema of the API's views: every POST takes an `Idempotency-Key`, and can be
+    answered its 409 and 422."""
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        if self.method == "POST":
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
+
+    def get_operation(
+        self, path: str, path_regex: str, path_prefix: str, method: str, registry: Any
+    ) -> dict[str, Any] | None:
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None or self.method != "POST":
+            return operation
+        responses = operation["responses"]
+        for status, (description, example) in _IDEMPOTENCY_ERRORS.items():
+            answer = self._get_response_for_code(
+                _described_error(status, description, example), str(status)
+            )
+            held = responses.get(str(status))
+            if held is None:
+                responses[str(status)] = answer
+                continue
+            # Create agent's own 409 (`agent_exists`): one response, both examples.
+            held["description"] = f"{held['description']} {answer['description']}"
+            held["content"]["application/json"]["examples"].update(
+                answer["content"]["application/json"]["examples"]
+            )
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
 
 
 # Every call can fail these ways; calls with a body and agent paths add their own.
@@ -896,4 +1032,41 @@ SESSIONS_LIST = operation(
             {"session_id": "user-7", "count": 5, "last_at": "2026-11-24T17:02:11.094412Z"},
         ]
     },
+)
+MEMORIES_RETRY = operation(
+    operation_id="memories_retry",
+    summary="Retry a memory's embedding",
+    description=(
+        "Queues the embedding of a `failed` (or still `pending`) memory again, its count of "
+        "automatic retries started again, and answers the memory: `ready` once embedded "
+        "in-process, `pending` while a worker has it. A memory that is `ready` already is a "
+        "409 (`already_embedded`)."
+    ),
+    tag="memories",
+    response=MemorySerializer,
+    answer="The memory, queued again.",
+    example={
+        **_MEMORY,
+        "status": "pending",
+        "embedding_model": None,
+        "embedding_error": "Cannot reach the embedding endpoint http://10.0.0.5:8080/v1.",
+    },
+    errors=(409,),
+    not_found="memory",
+)
+# Its 409 is its own, not the agents' `agent_exists`.
+MEMORIES_RETRY["responses"][409] = OpenApiResponse(
+    response=ErrorSerializer,
+    description="The memory is embedded already (`already_embedded`); nothing was changed.",
+    examples=[
+        OpenApiExample(
+            "already_embedded",
+            value=_error(
+                "already_embedded",
+                "Memory '30046bbe-69bd-4d43-acb0-47155e0e4657' is embedded already (status "
+                "ready); nothing to retry.",
+            ),
+            status_codes=[409],
+        )
+    ],
 )

@@ -27,4 +27,9 @@ urlpatterns = [
         name="memory-detail",
     ),
     re_path(rf"^{AGENT}/sessions/?$", views.SessionListApi.as_view(), name="session-list"),
+    re_path(
+        rf"^{AGENT}/memories/(?P<memory_id>[^/]+)/retry/?$",
+        views.MemoryRetryApi.as_view(),
+        name="memory-retry",
+    ),
 ]

@@ -7,14 +7,15 @@ from typing import Any
 
 from django.core.handlers.exception import response_for_exception
 from django.http import HttpResponseBase
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import ratelimit, schema
-from api.errors import refusal_body, validation_error_body
+from api import idempotency, ratelimit, schema
+from api.errors import error_body, refusal_body, validation_error_body
 from api.fields import (
     MemoryTypeField,
     MetadataField,
@@ -29,6 +30,7 @@ from api.fields import (
 )
 from api.models import ApiKey
 from api.payloads import agent_json, batch_json, memory_json, recalled_json, weights_json
+from api.schema import AccountApiSchema
 from billing.models import Account
 from billing.usage import usage_record
 from memories import selectors, services
@@ -71,8 +73,20 @@ def type_from(data: dict[str, Any]) -> str | None:
 
 
 class AccountApi(APIView):
+    # Every POST documented with its Idempotency-Key.
+    schema = AccountApiSchema()
     # This request's place in its API key's rate-limit window; None until authenticated.
     rate_limit: ratelimit.RateLimit | None = None
+    # The Idempotency-Key this request claimed and is to answer; None without one.
+    idempotency_key_id: int | None = None
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # No answer was kept (an exception no handler turned into one): free the key.
+            if self.idempotency_key_id is not None:
+                idempotency.idempotency_key_release(key_id=self.idempotency_key_id)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -86,8 +100,15 @@ class AccountApi(APIView):
         )
         if self.rate_limit.exceeded is not None:
             raise self.rate_limit.exceeded
+        # After the rate limit: rejected and unauthenticated requests claim no key.
+        if request.method == "POST":
+            self.idempotency_key_id = idempotency.request_claim(
+                request=request, account=self.account, now=timezone.now()
+            )
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, idempotency.Replayed):
+            return exc.response
         try:
             return super().handle_exception(exc)
         except Exception as uncaught:
@@ -101,6 +122,9 @@ class AccountApi(APIView):
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
         response = super().finalize_response(request, response, *args, **kwargs)
+        if self.idempotency_key_id is not None:
+            idempotency.idempotency_key_answer(key_id=self.idempotency_key_id, response=response)
+            self.idempotency_key_id = None
         if self.rate_limit is not None:
             for name, value in self.rate_limit.headers().items():
                 response[name] = value
@@ -473,3 +497,15 @@ class SessionListApi(AccountApi):
                 ]
             }
         )
+
+
+class MemoryRetryApi(AccountApi):
+    @extend_schema(request=None, **schema.MEMORIES_RETRY)
+    def post(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        agent = self.agent(agent_id)
+        memory = selectors.memory_get(agent=agent, memory_id=memory_id)
+        try:
+            memory = services.memory_embedding_retry(memory=memory)
+        except services.MemoryAlreadyEmbedded as exc:
+            return Response(error_body(exc.code, str(exc)), status=409)
+        return Response(memory_json(memory, agent=agent))

@@ -21,6 +21,11 @@ urlpatterns = [
         views.memory_delete_view,
         name="memory-delete",
     ),
+    path(
+        AGENT + "memories/<str:memory_id>/retry/",
+        views.memory_retry_view,
+        name="memory-retry",
+    ),
     path(AGENT + "sessions/clear/", views.session_clear_view, name="session-clear"),
     re_path(
         r"^agents/(?P<agent_id>[^/]+)/export\.(?P<fmt>json|csv)$",

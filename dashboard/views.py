@@ -28,6 +28,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -70,7 +71,7 @@ from dashboard.services import user_delete
 from memories import ranking, selectors, services
 from memories.embedding import EmbeddingError
 from memories.exceptions import AgentAlreadyExists, AgentNotFound, InvalidInput, MemoryNotFound
-from memories.models import Agent, Memory
+from memories.models import Agent, EmbeddingStatus, Memory
 
 PAGE_SIZE = 50
 # The memory browser pages through at most this many matches (2,000 pages).
@@ -365,6 +366,31 @@ def memory_delete_view(request: HttpRequest, agent_id: str, memory_id: str) -> H
         messages.success(request, "Memory deleted.")
         return redirect("dashboard:agent", agent_id=agent.slug)
     return render(request, "dashboard/memory_delete.html", {"agent": agent, "memory": memory})
+
+
+@login_required
+@require_POST
+def memory_retry_view(request: HttpRequest, agent_id: str, memory_id: str) -> HttpResponse:
+    """Queue a failed or pending memory's embedding again, as the API's retry does."""
+    agent = _agent(_account(request), agent_id)
+    memory = _memory(agent, memory_id)
+    try:
+        memory = services.memory_embedding_retry(memory=memory)
+    except services.MemoryAlreadyEmbedded:
+        messages.info(request, "This memory is embedded already.")
+    else:
+        if memory.status == EmbeddingStatus.READY:
+            messages.success(request, "Memory embedded.")
+        elif memory.status == EmbeddingStatus.PENDING:
+            messages.success(request, "Memory queued for embedding again.")
+        else:
+            messages.error(request, f"Embedding failed again: {memory.embedding_error}")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("dashboard:memory", agent_id=agent.slug, memory_id=memory.uuid)
 
 
 def _selected_ids(request: HttpRequest) -> list[uuid.UUID]:

@@ -291,6 +291,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.describe_request_fields",
+        "api.schema.link_operations",
     ],
     "ENUM_NAME_OVERRIDES": {
         "MemoryTypeEnum": "api.fields.TYPE_CHOICES",
@@ -324,11 +325,38 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request never waits on a broker that is down: a publish gives up within about a
+# second (the memory is stored already; the sweeper below queues it later) instead of
+# retrying for ever. The worker's own connection keeps retrying as usual.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.2,
+}
 KRONVEX_PURGE_INTERVAL_SECONDS = env_int("KRONVEX_PURGE_INTERVAL_SECONDS", 600, minimum=10)
+# The sweeper (memories/services.py memories_sweep) queues again the memories left pending
+# this long, and the failed ones whose failure may pass, backing off from this delay,
+# doubled each time up to KRONVEX_SWEEP_MAX_DELAY_SECONDS, KRONVEX_SWEEP_MAX_ATTEMPTS times.
+KRONVEX_SWEEP_INTERVAL_SECONDS = env_int("KRONVEX_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+KRONVEX_SWEEP_PENDING_AFTER_SECONDS = env_int("KRONVEX_SWEEP_PENDING_AFTER_SECONDS", 120, minimum=1)
+KRONVEX_SWEEP_MAX_DELAY_SECONDS = env_int("KRONVEX_SWEEP_MAX_DELAY_SECONDS", 3600, minimum=1)
+KRONVEX_SWEEP_MAX_ATTEMPTS = env_int("KRONVEX_SWEEP_MAX_ATTEMPTS", 5, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-memories": {
         "task": "memories.tasks.purge_expired_memories",
         "schedule": KRONVEX_PURGE_INTERVAL_SECONDS,
+    },
+    "sweep-memories": {
+        "task": "memories.tasks.sweep_memories",
+        "schedule": KRONVEX_SWEEP_INTERVAL_SECONDS,
+    },
+    # Stored answers of Idempotency-Key requests live 24 hours (api/idempotency.py).
+    "purge-idempotency-keys": {
+        "task": "api.tasks.purge_idempotency_keys",
+        "schedule": 3600,
     },
 }
 

@@ -52,15 +52,18 @@ def _is_duplicate(item: ContextItem, kept: list[ContextItem], seen: set[str]) ->
         return True
     if item.embedding is None:
         return False
-    vector = np.asarray(item.embedding, dtype=np.float32)
+    vector = np.asarray(item.embedding, dtype=np.float64)
     for other in kept:
         if other.embedding is None:
             continue
-        other_vector = np.asarray(other.embedding, dtype=np.float32)
+        other_vector = np.asarray(other.embedding, dtype=np.float64)
         if len(other_vector) != len(vector):
             continue
-        denominator = float(np.linalg.norm(vector) * np.linalg.norm(other_vector)) or 1.0
-        if float(np.dot(vector, other_vector)) / denominator >= DUPLICATE_COSINE:
+        # A vector holding inf or NaN has no cosine: it is compared as nothing alike.
+        with np.errstate(all="ignore"):
+            denominator = float(np.linalg.norm(vector) * np.linalg.norm(other_vector)) or 1.0
+            cosine = float(np.dot(vector, other_vector)) / denominator
+        if cosine >= DUPLICATE_COSINE:
             return True
     return False
 

@@ -130,6 +130,13 @@ class Memory(models.Model):
         max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING
     )
     embedding_error = models.TextField(blank=True, default="")
+    # How many times the sweeper (or a retry by hand, which starts again from 0) queued
+    # the memory again, and when it may next do so (memories/services.py memories_sweep):
+    # None for a ready memory, for a failure that retrying cannot cure, and for one that
+    # failed too many times.
+    # Bulk paths (COPY) that do not name the column get 0 from the database.
+    embedding_attempts = models.PositiveIntegerField(default=0, db_default=0)
+    embedding_retry_at = models.DateTimeField(null=True, blank=True)
     # The agent's vector version of the last change to this memory's vector or filters.
     vector_version = models.BigIntegerField(default=0, editable=False)
     # The content as duplicates compare: Unicode-normalised, lower-case, punctuation and

@@ -122,17 +122,28 @@ def _latest(first: int, count: int, now: datetime, *, before_current: bool) -> P
     return period
 
 
+# Under re.IGNORECASE, four letters outside ASCII match ASCII ones: the long s (U+017F),
+# the dotless and dotted i (U+0131, U+0130) and the Kelvin sign (U+212A). Matched words
+# are looked up by their ASCII spelling.
+_ASCII_LOOKALIKES = str.maketrans({"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"})
+
+
+def _word(matched: str) -> str:
+    """A matched word as the tables spell it: lower case, ASCII."""
+    return matched.translate(_ASCII_LOOKALIKES).lower()
+
+
 def _day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _one(match: re.Match[str], now: datetime) -> Period | None:
     if match["month"]:
-        return _months(int(match["month_year"]), MONTHS[match["month"].lower()], 1)
+        return _months(int(match["month_year"]), MONTHS[_word(match["month"])], 1)
     if match["season"]:
-        return _months(int(match["season_year"]), SEASONS[match["season"].lower()], 3)
+        return _months(int(match["season_year"]), SEASONS[_word(match["season"])], 3)
     if match["last"] or match["this"] or match["bare"]:
-        name = (match["last"] or match["this"] or match["bare"]).lower()
+        name = _word(match["last"] or match["this"] or match["bare"])
         first, count = (SEASONS[name], 3) if name in SEASONS else (MONTHS[name], 1)
         if match["this"]:
             current = _latest(first, count, now, before_current=False)
@@ -141,7 +152,7 @@ def _one(match: re.Match[str], now: datetime) -> Period | None:
     if match["year"]:
         return _months(int(match["year"]), 1, 12)
     if match["relative"]:
-        which, unit = match["relative"].lower(), match["relative_unit"].lower()
+        which, unit = _word(match["relative"]), _word(match["relative_unit"])
         if which == "past":
             return Period(now - timedelta(days=UNITS[unit]), now + timedelta(seconds=1))
         if unit == "week":
@@ -153,15 +164,15 @@ def _one(match: re.Match[str], now: datetime) -> Period | None:
             return _months(start.year, start.month, 1)
         return _months(now.year - (1 if which == "last" else 0), 1, 12)
     if match["count"]:
-        count_text = match["count"].lower()
+        count_text = _word(match["count"])
         count = NUMBERS.get(count_text) or int(count_text)
-        days = UNITS[match["count_unit"].lower()]
+        days = UNITS[_word(match["count_unit"])]
         # The unit around that point: "three weeks ago" is the week centred there.
         centre = now - timedelta(days=count * days)
         return Period(centre - timedelta(days=days / 2), centre + timedelta(days=days / 2))
     if match["day"]:
         today = _day(now)
-        start = today - timedelta(days=1) if match["day"].lower() == "yesterday" else today
+        start = today - timedelta(days=1) if _word(match["day"]) == "yesterday" else today
         return Period(start, start + timedelta(days=1))
     return None
 

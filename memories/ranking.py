@@ -50,11 +50,16 @@ class RankingWeights:
         parts = (self.similarity, self.recency, self.frequency)
         if any(part < 0 for part in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
             raise ValueError(f"ranking weights must be >= 0 and sum to 1, got {parts}")
-        for name in ("lexical", "period", "newness"):
+        for name in ("lexical", "period", "newness", "relevance_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"the {name} weight must be in [0, 1], got {getattr(self, name)}")
         if self.recency_scale_days <= 0 or self.frequency_saturation < 1:
             raise ValueError("recency_scale_days must be > 0 and frequency_saturation >= 1")
+        # NaN passes every comparison above and would make every recency NaN.
+        if not (
+            math.isfinite(self.recency_midpoint_days) and math.isfinite(self.recency_scale_days)
+        ):
+            raise ValueError("recency_midpoint_days and recency_scale_days must be finite")
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ def recency_score(
 def frequency_score(access_count: int, weights: RankingWeights) -> float:
     if access_count <= 0:
         return 0.0
+    # Saturated without a logarithm: a count past what a float holds has none.
+    if access_count >= weights.frequency_saturation:
+        return 1.0
     return min(1.0, math.log1p(access_count) / math.log1p(weights.frequency_saturation))
 
 

@@ -6,6 +6,8 @@ import contextlib
 import functools
 import logging
 import re
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -188,12 +190,54 @@ def expiry(*, now: datetime, ttl_days: int | None, ttl_seconds: int | None) -> d
     return None
 
 
-def _enqueue_embedding(memory_ids: list[int], embedded: list[int]) -> None:
+# A broker that is down fails every remember's queuing: said once a minute, not each time.
+ENQUEUE_WARNING_INTERVAL_SECONDS = 60.0
+
+
+class _EnqueueFailures:
+    """How the failures to queue embeddings are logged: once a minute, with a count."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.warned_at: float | None = None
+        self.unreported = 0
+
+    def failed(self, exc: Exception, *, count: int) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.unreported += count
+            if self.warned_at is not None and now - self.warned_at < (
+                ENQUEUE_WARNING_INTERVAL_SECONDS
+            ):
+                return
+            self.warned_at, unreported, self.unreported = now, self.unreported, 0
+        logger.warning(
+            "cannot queue the embedding of %d memories (%s): they stay pending, and the "
+            "sweeper queues them again once the broker answers",
+            unreported,
+            exc,
+        )
+
+
+_enqueue_failures = _EnqueueFailures()
+
+
+def _enqueue_embedding(memory_ids: list[int], embedded: list[int] | None = None) -> bool:
+    """Queue the embedding of these memories; False when the broker cannot take it (the
+    memories stay pending, for the sweeper). In-process, the task runs here."""
     from memories.tasks import embed_memories
 
-    result = embed_memories.delay(memory_ids)
-    if settings.CELERY_TASK_ALWAYS_EAGER and result.successful():
-        embedded.append(result.result)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        result = embed_memories.delay(memory_ids)
+        if embedded is not None and result.successful():
+            embedded.append(result.result)
+        return True
+    try:
+        embed_memories.delay(memory_ids)
+    except Exception as exc:
+        _enqueue_failures.failed(exc, count=len(memory_ids))
+        return False
+    return True
 
 
 def remember(
@@ -498,7 +542,8 @@ _CLAIM_MORE_SQL = """
 _STORE_VECTORS_SQL = """
     UPDATE memories_memory AS memory
     SET embedding = stored.embedding::vector, vector_version = stored.version,
-        embedding_model = %s, status = 'ready', embedding_error = ''
+        embedding_model = %s, status = 'ready', embedding_error = '',
+        embedding_attempts = 0, embedding_retry_at = NULL
     FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS stored(id, embedding, version)
     WHERE memory.id = stored.id
 """
@@ -535,10 +580,179 @@ def memories_embed(*, memory_ids: list[int], fill_to: int = 0) -> int:
     return len(claimed)
 
 
-def memories_mark_failed(*, memory_ids: list[int], reason: str) -> int:
-    return Memory.objects.filter(pk__in=memory_ids, status=EmbeddingStatus.PENDING).update(
-        status=EmbeddingStatus.FAILED, embedding_error=reason[:2000]
+# The provider's answers that say the request itself is wrong (such as a text too long for
+# the model): sending it again cannot help. Any other failure may pass.
+_PERMANENT_FAILURE_STATUSES = frozenset({400, 413, 422})
+
+
+def embedding_failure_is_transient(exc: BaseException) -> bool:
+    """Whether the same embedding may succeed later (a provider down, slow, misconfigured)."""
+    return getattr(exc.__cause__, "status_code", None) not in _PERMANENT_FAILURE_STATUSES
+
+
+# The delay before the sweeper's next try: the pending timeout, doubled at each attempt
+# already made, up to the cap. In SQL, for the row's own count of attempts.
+_BACKOFF_SQL = (
+    "%(now)s + make_interval(secs => LEAST(%(base)s * power(2, LEAST(embedding_attempts, 30)),"
+    " %(cap)s))"
+)
+
+
+def _backoff_params(now: datetime) -> dict[str, Any]:
+    return {
+        "now": now,
+        "base": settings.KRONVEX_SWEEP_PENDING_AFTER_SECONDS,
+        "cap": settings.KRONVEX_SWEEP_MAX_DELAY_SECONDS,
+        "max_attempts": settings.KRONVEX_SWEEP_MAX_ATTEMPTS,
+    }
+
+
+_MARK_FAILED_SQL = f"""
+    UPDATE memories_memory
+    SET status = 'failed', embedding_error = %(reason)s, updated_at = %(now)s,
+        embedding_retry_at = CASE
+            WHEN %(transient)s AND embedding_attempts < %(max_attempts)s THEN {_BACKOFF_SQL}
+        END
+    WHERE id = ANY(%(ids)s) AND status = 'pending'
+"""  # noqa: S608 - a constant
+
+
+def memories_mark_failed(*, memory_ids: list[int], reason: str, transient: bool = True) -> int:
+    """Mark these pending memories failed with the reason; a transient failure is tried
+    again by the sweeper later, up to KRONVEX_SWEEP_MAX_ATTEMPTS times. Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_FAILED_SQL,
+            {
+                **_backoff_params(timezone.now()),
+                "reason": reason[:2000],
+                "transient": transient,
+                "ids": list(memory_ids),
+            },
+        )
+        return int(cursor.rowcount)
+
+
+def memories_embedding_failed(*, memory_ids: list[int], error: Exception) -> int:
+    """What becomes of memories whose embedding failed for good in a task: marked failed;
+    a batch the provider refused for what one of them holds is split first, so that only
+    the memories that fail alone are marked. Returns how many were marked."""
+    transient = embedding_failure_is_transient(error)
+    if transient or len(memory_ids) == 1:
+        return memories_mark_failed(memory_ids=memory_ids, reason=str(error), transient=transient)
+    _, failures = _reembed_ids(memory_ids)
+    return len(failures)
+
+
+# -- the sweeper -------------------------------------------------------------------------
+# Every accepted memory is stored before its embedding is queued, so a task lost on the way
+# (broker down, worker killed, provider failing past the task's retries) leaves a row that
+# says so: pending, or failed with a reason. The sweeper queues those again.
+
+# Memories queued per sweep; a larger backlog is taken by the next sweeps.
+SWEEP_LIMIT = 2000
+
+_SWEEP_SQL = f"""
+    WITH due AS (
+        SELECT id, status FROM memories_memory
+        WHERE (
+            status = 'pending' AND COALESCE(
+                embedding_retry_at, updated_at + make_interval(secs => %(pending_after)s)
+            ) <= %(now)s
+        ) OR (
+            status = 'failed' AND embedding_retry_at <= %(now)s
+            AND embedding_attempts < %(max_attempts)s
+        )
+        ORDER BY id LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
     )
+    UPDATE memories_memory AS memory
+    SET status = 'pending', embedding_retry_at = {_BACKOFF_SQL},
+        embedding_attempts = memory.embedding_attempts + 1
+    FROM due WHERE memory.id = due.id
+    RETURNING memory.id, due.status
+"""  # noqa: S608 - a constant
+
+# Queued nothing after all (the broker is down): as if this sweep had not taken them.
+_UNSWEEP_SQL = """
+    UPDATE memories_memory
+    SET embedding_attempts = GREATEST(embedding_attempts - 1, 0), embedding_retry_at = %s
+    WHERE id = ANY(%s) AND status = 'pending'
+"""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep did: memories queued again, by the state it found them in."""
+
+    pending: int
+    failed: int
+    # Taken but not queued, the broker being down: the next sweep takes them again.
+    unqueued: int
+
+    @property
+    def queued(self) -> int:
+        return self.pending + self.failed - self.unqueued
+
+
+def memories_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sweep:
+    """Queue again the embedding of memories left pending past KRONVEX_SWEEP_PENDING_AFTER_SECONDS
+    and of failed ones due for another try. Safe to run anywhere, any number of times at
+    once: an embedding only ever embeds pending memories."""
+    now = now or timezone.now()
+    params = {
+        **_backoff_params(now),
+        "pending_after": settings.KRONVEX_SWEEP_PENDING_AFTER_SECONDS,
+        "limit": limit,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_SWEEP_SQL, params)
+        rows = cursor.fetchall()
+    ids = sorted(memory_id for memory_id, _ in rows)
+    unqueued: list[int] = []
+    size = settings.KRONVEX_EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        if not _enqueue_embedding(chunk):
+            unqueued += chunk
+    if unqueued:
+        with connection.cursor() as cursor:
+            cursor.execute(_UNSWEEP_SQL, [now, unqueued])
+    failed = sum(1 for _, status in rows if status == EmbeddingStatus.FAILED)
+    sweep = Sweep(pending=len(rows) - failed, failed=failed, unqueued=len(unqueued))
+    if rows:
+        logger.info(
+            "sweeper: %d pending and %d failed memories queued again, %d could not be queued",
+            sweep.pending,
+            sweep.failed,
+            sweep.unqueued,
+        )
+    return sweep
+
+
+class MemoryAlreadyEmbedded(Exception):
+    """A retry asked for a memory that has its vector already."""
+
+    code = "already_embedded"
+
+
+def memory_embedding_retry(*, memory: Memory) -> Memory:
+    """Queue the embedding of a failed or pending memory again, its count of attempts
+    started again; MemoryAlreadyEmbedded for a ready one."""
+    with transaction.atomic():
+        updated = Memory.objects.filter(pk=memory.pk).exclude(status=EmbeddingStatus.READY)
+        if not updated.update(
+            status=EmbeddingStatus.PENDING,
+            embedding_attempts=0,
+            embedding_retry_at=None,
+            updated_at=timezone.now(),
+        ):
+            raise MemoryAlreadyEmbedded(
+                f"Memory '{memory.uuid}' is embedded already (status ready); nothing to retry."
+            )
+        transaction.on_commit(partial(_enqueue_embedding, [memory.pk]), robust=True)
+    memory.refresh_from_db()
+    return memory
 
 
 # -- recall and inject-context -----------------------------------------------------
@@ -821,7 +1035,10 @@ def memories_reembed_mark(
             # The UPDATE checks the conditions again on each row it locks: a row changed
             # since the SELECT (embedded, marked by another run) is left as it now is.
             count = marking.filter(pk__in=[pk for pk, _ in rows]).update(
-                status=EmbeddingStatus.PENDING, embedding_error=""
+                status=EmbeddingStatus.PENDING,
+                embedding_error="",
+                embedding_attempts=0,
+                embedding_retry_at=None,
             )
             if count:
                 # The marked rows leave their agents' ready vectors, as deleted ones do.
@@ -862,7 +1079,9 @@ def _reembed_ids(ids: list[int]) -> tuple[int, dict[int, str]]:
     except EmbeddingError as exc:
         if len(ids) == 1:
             # Not a failure if it is no longer pending: another worker embedded it.
-            failed = memories_mark_failed(memory_ids=ids, reason=str(exc))
+            failed = memories_mark_failed(
+                memory_ids=ids, reason=str(exc), transient=embedding_failure_is_transient(exc)
+            )
             return 0, {ids[0]: str(exc)} if failed else {}
     middle = len(ids) // 2
     embedded_first, failures_first = _reembed_ids(ids[:middle])

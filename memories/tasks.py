@@ -21,8 +21,10 @@ def embed_memories(self: Any, memory_ids: list[int]) -> int:
             fill_to=0 if eager else settings.KRONVEX_EMBEDDING_BATCH_SIZE,
         )
     except EmbeddingError as exc:
-        if eager or self.request.retries >= self.max_retries:
-            services.memories_mark_failed(memory_ids=memory_ids, reason=str(exc))
+        transient = services.embedding_failure_is_transient(exc)
+        if eager or not transient or self.request.retries >= self.max_retries:
+            # The sweeper tries a transient failure again later (memories_sweep).
+            services.memories_embedding_failed(memory_ids=memory_ids, error=exc)
             return 0
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 60)) from exc
 
@@ -30,3 +32,9 @@ def embed_memories(self: Any, memory_ids: list[int]) -> int:
 @shared_task
 def purge_expired_memories() -> int:
     return services.memories_purge_expired()
+
+
+@shared_task
+def sweep_memories() -> int:
+    """Queue again the embeddings that were lost or failed for a while; how many."""
+    return services.memories_sweep().queued

@@ -281,20 +281,6 @@ def test_a_server_that_does_not_answer_in_time_is_a_timeout(
     assert timed_out.value.status_code is None
 
 
-def test_a_timed_out_read_is_retried_but_a_timed_out_write_is_not(
-    loopback: Callable[..., LoopbackServer],
-) -> None:
-    server = loopback(Answer(200, AGENTS, delay=2))
-
-    with Kronvex("kv-x", base_url=server.url, timeout=0.2, max_retries=1) as client:
-        with pytest.raises(APITimeoutError):
-            client.list_agents()
-        assert len(server.received) == 2
-        with pytest.raises(APITimeoutError):
-            client.remember("assistant", "Sent once")
-        assert len(server.received) == 3
-
-
 def test_the_async_client_times_out(loopback: Callable[..., LoopbackServer]) -> None:
     server = loopback(Answer(200, AGENTS, delay=2))
 

@@ -223,6 +223,7 @@ class ServiceProcess(ManagedProcess):
         log_path: Path,
         port: int | None = None,
         embedder: str = "fake",
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -233,6 +234,7 @@ class ServiceProcess(ManagedProcess):
         }
         if embedder == "local":
             values["KRONVEX_MODEL_DIR"] = str(SHARED_MODEL_DIR)
+        values.update(settings or {})
         super().__init__(
             f"serve :{self.port}",
             [PYTHON, "manage.py", "serve"],
@@ -303,8 +305,9 @@ class RedisServer(ManagedProcess):
     foreground child is one we can stop by signal and check for afterwards.
     """
 
-    def __init__(self, directory: Path, *, log_path: Path) -> None:
-        self.port = free_port()
+    def __init__(self, directory: Path, *, log_path: Path, port: int | None = None) -> None:
+        # A port given: the same server again, after one stopped (its data is not kept).
+        self.port = port or free_port()
         super().__init__(
             f"redis :{self.port}",
             [
@@ -417,8 +420,8 @@ class Processes:
         self.started.append(service)
         return service
 
-    def redis(self) -> RedisServer:
-        server = RedisServer(self.directory, log_path=self._log("redis"))
+    def redis(self, *, port: int | None = None) -> RedisServer:
+        server = RedisServer(self.directory, log_path=self._log("redis"), port=port)
         self.started.append(server)
         return server
 

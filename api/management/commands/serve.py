@@ -26,7 +26,7 @@ from django.db import connections
 from kronvex.embedded_postgres import EmbeddedPostgres
 from kronvex.process import die_with_parent
 from memories.embedding import get_embedder, prepare_embedder
-from memories.services import memories_purge_expired
+from memories.services import memories_purge_expired, memories_sweep
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _GRACEFUL_SECONDS = 25
@@ -69,8 +69,10 @@ class Command(BaseCommand):
 
         server = self._start_gunicorn(host, port, workers, threads)
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            # No Celery beat in the embedded default: expired memories are purged here.
+            # No Celery beat in the embedded default: expired memories are purged here, and
+            # the embeddings that failed for a while are tried again here.
             threading.Thread(target=self._purge_loop, args=(stop,), daemon=True).start()
+            threading.Thread(target=self._sweep_loop, args=(stop,), daemon=True).start()
         database = (
             "external PostgreSQL"
             if settings.DATABASE_URL
@@ -160,5 +162,15 @@ class Command(BaseCommand):
                 memories_purge_expired()
             except Exception:
                 self.stderr.write("purging expired memories failed; will retry")
+            finally:
+                connections.close_all()
+
+    def _sweep_loop(self, stop: threading.Event) -> None:
+        interval = settings.KRONVEX_SWEEP_INTERVAL_SECONDS
+        while not stop.wait(interval):
+            try:
+                memories_sweep()
+            except Exception:
+                self.stderr.write("sweeping pending and failed memories failed; will retry")
             finally:
                 connections.close_all()

@@ -68,10 +68,12 @@ class _Settings:
     def api_root(self) -> str:
         return f"{self.base_url}/api/v1"
 
-    def _request_arguments(self, call: Call[Any]) -> dict[str, Any]:
+    def _request_arguments(self, call: Call[Any], idempotency_key: str | None) -> dict[str, Any]:
         headers = {"Accept": "application/json", "User-Agent": f"kronvex-client/{__version__}"}
         if self.api_key:
             headers["X-API-Key"] = self.api_key
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         arguments: dict[str, Any] = {
             "method": call.method,
             "url": self.api_root + call.path,
@@ -103,6 +105,11 @@ class _Settings:
                 response=response,
             ) from exc
         return call.parse(data)
+
+
+def idempotency_key(call: Call[Any]) -> str | None:
+    """A fresh `Idempotency-Key` for a POST; other methods are idempotent already."""
+    return str(uuid.uuid4()) if call.method.upper() == "POST" else None
 
 
 def _memory_fields(
@@ -170,15 +177,20 @@ class Kronvex(_Settings):
 
     def _call(self, call: Call[T]) -> T:
         attempt = 0
+        # One key for every attempt: the service answers a retried POST it has already
+        # answered with that answer, and writes nothing twice.
+        key = idempotency_key(call)
         while True:
             try:
                 try:
-                    response = self._http.request(**self._request_arguments(call))
+                    response = self._http.request(**self._request_arguments(call, key))
                 except httpx.RequestError as exc:
                     raise self._transport_error(exc) from exc
                 return self._parsed(call, response)
             except KronvexError as error:
-                delay = self.retry_policy.delay(method=call.method, error=error, attempt=attempt)
+                delay = self.retry_policy.delay(
+                    method=call.method, error=error, attempt=attempt, keyed=key is not None
+                )
                 if delay is None:
                     raise
             time.sleep(delay)
@@ -442,15 +454,20 @@ class AsyncKronvex(_Settings):
 
     async def _call(self, call: Call[T]) -> T:
         attempt = 0
+        # One key for every attempt: the service answers a retried POST it has already
+        # answered with that answer, and writes nothing twice.
+        key = idempotency_key(call)
         while True:
             try:
                 try:
-                    response = await self._http.request(**self._request_arguments(call))
+                    response = await self._http.request(**self._request_arguments(call, key))
                 except httpx.RequestError as exc:
                     raise self._transport_error(exc) from exc
                 return self._parsed(call, response)
             except KronvexError as error:
-                delay = self.retry_policy.delay(method=call.method, error=error, attempt=attempt)
+                delay = self.retry_policy.delay(
+                    method=call.method, error=error, attempt=attempt, keyed=key is not None
+                )
                 if delay is None:
                     raise
             await asyncio.sleep(delay)

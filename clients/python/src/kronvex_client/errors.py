@@ -53,7 +53,12 @@ class NotFoundError(KronvexError):
 
 
 class ConflictError(KronvexError):
-    """409: an agent with that id already exists."""
+    """409: an agent with that id already exists (`agent_exists`), or the first request with
+    the same Idempotency-Key is still running (`idempotency_key_in_use`, with `retry_after`)."""
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
 
 
 class ValidationError(KronvexError):
@@ -135,7 +140,7 @@ def error_from_response(response: httpx.Response) -> KronvexError:
         "response": response,
     }
     cls = _BY_STATUS.get(response.status_code, KronvexError)
-    if cls in (RateLimitError, ServiceUnavailableError):
+    if cls in (RateLimitError, ServiceUnavailableError, ConflictError):
         retry_after = retry_after_seconds(response)
         if retry_after is None and isinstance(body.get("retry_after"), int | float):
             retry_after = float(body["retry_after"])

@@ -10,6 +10,7 @@ import httpx
 
 from kronvex_client.errors import (
     APIConnectionError,
+    ConflictError,
     KronvexError,
     RateLimitError,
     ServiceUnavailableError,
@@ -28,9 +29,14 @@ class RetryPolicy:
     # waited for: the error is raised at once.
     max_retry_after: float = 60.0
 
-    def delay(self, *, method: str, error: KronvexError, attempt: int) -> float | None:
-        """Seconds to wait before retry number `attempt` (from 0), or None to raise `error`."""
-        if attempt >= self.max_retries or not retryable(method=method, error=error):
+    def delay(
+        self, *, method: str, error: KronvexError, attempt: int, keyed: bool = False
+    ) -> float | None:
+        """Seconds to wait before retry number `attempt` (from 0), or None to raise `error`.
+
+        `keyed`: the request carries an Idempotency-Key, so sending it again is harmless.
+        """
+        if attempt >= self.max_retries or not retryable(method=method, error=error, keyed=keyed):
             return None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
@@ -42,13 +48,17 @@ class RetryPolicy:
         return random.uniform(backoff / 2, backoff)
 
 
-def retryable(*, method: str, error: KronvexError) -> bool:
+def retryable(*, method: str, error: KronvexError, keyed: bool = False) -> bool:
     """429 and 503 change nothing on the server, and a request that never left can be sent
-    again; a connection lost mid-request is retried only when sending twice is harmless."""
+    again; a connection lost mid-request is retried only when sending twice is harmless:
+    an idempotent method, or a POST with an Idempotency-Key (whose first attempt may still
+    be running: the service answers 409 `idempotency_key_in_use` until it is done)."""
     if isinstance(error, RateLimitError | ServiceUnavailableError):
         return True
+    if isinstance(error, ConflictError):
+        return keyed and error.code == "idempotency_key_in_use"
     if isinstance(error, APIConnectionError):
         if isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
             return True
-        return method.upper() in IDEMPOTENT_METHODS
+        return keyed or method.upper() in IDEMPOTENT_METHODS
     return False

@@ -26,6 +26,7 @@ from memories.exceptions import (
     AgentNotFound,
     BatchNotFound,
     InvalidInput,
+    MemoryAlreadyEmbedded,
     MemoryNotFound,
     MemoryServiceError,
 )
@@ -38,6 +39,7 @@ _DOMAIN_STATUS: dict[type[MemoryServiceError], int] = {
     BatchNotFound: status.HTTP_404_NOT_FOUND,
     AgentAlreadyExists: status.HTTP_409_CONFLICT,
     InvalidInput: status.HTTP_400_BAD_REQUEST,
+    MemoryAlreadyEmbedded: status.HTTP_409_CONFLICT,
 }
 
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import idempotency, ratelimit, schema
-from api.errors import error_body, refusal_body, validation_error_body
+from api.errors import refusal_body, validation_error_body
 from api.fields import (
     MemoryTypeField,
     MetadataField,
@@ -504,8 +504,5 @@ class MemoryRetryApi(AccountApi):
     def post(self, request: Request, agent_id: str, memory_id: str) -> Response:
         agent = self.agent(agent_id)
         memory = selectors.memory_get(agent=agent, memory_id=memory_id)
-        try:
-            memory = services.memory_embedding_retry(memory=memory)
-        except services.MemoryAlreadyEmbedded as exc:
-            return Response(error_body(exc.code, str(exc)), status=409)
+        memory = services.memory_embedding_retry(memory=memory)
         return Response(memory_json(memory, agent=agent))

@@ -70,7 +70,13 @@ from dashboard.selectors import (
 from dashboard.services import user_delete
 from memories import ranking, selectors, services
 from memories.embedding import EmbeddingError
-from memories.exceptions import AgentAlreadyExists, AgentNotFound, InvalidInput, MemoryNotFound
+from memories.exceptions import (
+    AgentAlreadyExists,
+    AgentNotFound,
+    InvalidInput,
+    MemoryAlreadyEmbedded,
+    MemoryNotFound,
+)
 from memories.models import Agent, EmbeddingStatus, Memory
 
 PAGE_SIZE = 50
@@ -376,7 +382,7 @@ def memory_retry_view(request: HttpRequest, agent_id: str, memory_id: str) -> Ht
     memory = _memory(agent, memory_id)
     try:
         memory = services.memory_embedding_retry(memory=memory)
-    except services.MemoryAlreadyEmbedded:
+    except MemoryAlreadyEmbedded:
         messages.info(request, "This memory is embedded already.")
     else:
         if memory.status == EmbeddingStatus.READY:

@@ -28,3 +28,9 @@ class AgentAlreadyExists(MemoryServiceError):
 
 class InvalidInput(MemoryServiceError):
     code = "invalid_request"
+
+
+class MemoryAlreadyEmbedded(MemoryServiceError):
+    """A retry asked for a memory that has its vector already."""
+
+    code = "already_embedded"

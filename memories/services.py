@@ -26,7 +26,7 @@ from billing import quotas
 from billing.models import Account
 from memories import context, periods, ranking, selectors
 from memories.embedding import get_embedder
-from memories.exceptions import AgentAlreadyExists, InvalidInput
+from memories.exceptions import AgentAlreadyExists, InvalidInput, MemoryAlreadyEmbedded
 from memories.models import (
     CONTENT_KEY_SQL,
     VECTOR_VERSION_SEQUENCE,
@@ -728,12 +728,6 @@ def memories_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> 
             sweep.unqueued,
         )
     return sweep
-
-
-class MemoryAlreadyEmbedded(Exception):
-    """A retry asked for a memory that has its vector already."""
-
-    code = "already_embedded"
 
 
 def memory_embedding_retry(*, memory: Memory) -> Memory:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from memories import services
 from memories.embedding import reset_embedder
+from memories.exceptions import MemoryAlreadyEmbedded
 from memories.models import Agent, EmbeddingStatus, Memory
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import FakeEmbeddingServer
@@ -219,7 +220,7 @@ def test_a_retry_by_hand_starts_the_attempts_again(
     retried = stored(memory)
     assert retried.status == EmbeddingStatus.READY
     assert (retried.embedding_attempts, retried.embedding_retry_at) == (0, None)
-    with pytest.raises(services.MemoryAlreadyEmbedded):
+    with pytest.raises(MemoryAlreadyEmbedded):
         services.memory_embedding_retry(memory=retried)
 
 

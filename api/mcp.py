@@ -550,10 +550,17 @@ def remember_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
     return Outcome(text, {**memory_json(memory, agent=agent), "deduplicated": memory.deduplicated})
 
 
+# Said to the model when recall had to do without the query's meaning.
+WORDS_ONLY_NOTE = (
+    "\n(The embedding provider is unavailable: memories were matched by their words only, "
+    "so some relevant ones may be missing.)"
+)
+
+
 def recall_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
     agent = caller.agent(arguments)
     data = validated(QuerySerializer, arguments)
-    recalled = services.recall(
+    found = services.recall_ranked(
         agent=agent,
         query=data["query"],
         top_k=data.get("top_k", 5),
@@ -561,6 +568,7 @@ def recall_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
         memory_type=type_from(data),
         threshold=data.get("threshold"),
     )
+    recalled = found.memories
     usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="recall")
     if recalled:
         lines = [
@@ -570,6 +578,8 @@ def recall_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
         text = f"{_count(len(recalled), 'memory')}, best first:\n" + "\n".join(lines)
     else:
         text = "No memories match this query."
+    if found.words_only:
+        text += WORDS_ONLY_NOTE
     return Outcome(text, {"memories": [recalled_json(item, agent=agent) for item in recalled]})
 
 
@@ -587,7 +597,8 @@ def inject_context_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
     )
     usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="inject_context")
     return Outcome(
-        injected.context or "No stored memory is relevant to this.",
+        (injected.context or "No stored memory is relevant to this.")
+        + (WORDS_ONLY_NOTE if injected.words_only else ""),
         {
             "context": injected.context,
             "memories_used": len(injected.used),

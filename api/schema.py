@@ -614,6 +614,22 @@ def _described_error(status: int, description: str, example: dict[str, Any]) -> 
     )
 
 
+# -- how recall searched -----------------------------------------------------------------
+
+RECALL_MODE_HEADER = "X-Kronvex-Recall-Mode"
+RECALL_MODE = OpenApiParameter(
+    RECALL_MODE_HEADER,
+    {"type": "string", "enum": ["hybrid", "words"]},
+    OpenApiParameter.HEADER,
+    response=[200],
+    description=(
+        "`hybrid`: memories found by meaning and words. `words`: the embedding provider "
+        "could not embed the query, so memories were found and ranked by their words alone "
+        "until it answers again."
+    ),
+)
+
+
 # -- Idempotency-Key (api/idempotency.py) -------------------------------------------
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -929,13 +945,16 @@ MEMORIES_RECALL = operation(
     description=(
         "The agent's memories that matter most for the query, best first. Without "
         "`threshold`, `top_k` memories come back whenever the agent (or session) has that "
-        "many. Each returned memory's `access_count` grows by one."
+        "many. Each returned memory's `access_count` grows by one. While the embedding "
+        "provider is down, memories are found by their words alone "
+        f"(`{RECALL_MODE_HEADER}: words`)."
     ),
     tag="memories",
     response=RecallSerializer,
     answer="The recalled memories, best first.",
     example={"memories": [_RECALLED]},
     body={"query": "how should I answer?", "top_k": 5, "session_id": "user-42"},
+    parameters=[RECALL_MODE],
 )
 MEMORIES_INJECT_CONTEXT = operation(
     operation_id="memories_inject_context",
@@ -954,6 +973,7 @@ MEMORIES_INJECT_CONTEXT = operation(
         "memories": [_RECALLED],
     },
     body={"message": "how should I answer?", "session_id": "user-42", "max_tokens": 200},
+    parameters=[RECALL_MODE],
 )
 MEMORIES_LIST = operation(
     operation_id="memories_list",

@@ -30,7 +30,7 @@ from api.fields import (
 )
 from api.models import ApiKey
 from api.payloads import agent_json, batch_json, memory_json, recalled_json, weights_json
-from api.schema import AccountApiSchema
+from api.schema import RECALL_MODE_HEADER, AccountApiSchema
 from billing.models import Account
 from billing.usage import usage_record
 from memories import selectors, services
@@ -65,6 +65,12 @@ def explained(payload: dict[str, Any], *, explain: bool) -> dict[str, Any]:
     if explain:
         payload["weights"] = weights_json(services.ranking_weights())
     return payload
+
+
+def recall_mode_header(*, words_only: bool) -> dict[str, str]:
+    """How recall searched: `hybrid` (words and meaning), or `words` alone while the
+    embedding provider cannot embed the query."""
+    return {RECALL_MODE_HEADER: "words" if words_only else "hybrid"}
 
 
 def type_from(data: dict[str, Any]) -> str | None:
@@ -338,7 +344,7 @@ class RecallApi(AccountApi):
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
         explain = data.get("explain", False)
-        recalled = services.recall(
+        found = services.recall_ranked(
             agent=agent,
             query=data["query"],
             top_k=data.get("top_k", 5),
@@ -347,8 +353,11 @@ class RecallApi(AccountApi):
             threshold=data.get("threshold"),
         )
         usage_record(account_id=agent.account_id, agent_uuid=agent.uuid, kind="recall")
-        memories = [recalled_json(item, agent=agent, explain=explain) for item in recalled]
-        return Response(explained({"memories": memories}, explain=explain))
+        memories = [recalled_json(item, agent=agent, explain=explain) for item in found.memories]
+        return Response(
+            explained({"memories": memories}, explain=explain),
+            headers=recall_mode_header(words_only=found.words_only),
+        )
 
 
 class InjectContextApi(AccountApi):
@@ -384,7 +393,8 @@ class InjectContextApi(AccountApi):
                     ],
                 },
                 explain=explain,
-            )
+            ),
+            headers=recall_mode_header(words_only=injected.words_only),
         )
 
 

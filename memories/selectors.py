@@ -226,7 +226,7 @@ def recall_candidates(
     *,
     agent: Agent,
     query: str,
-    query_vector: np.ndarray,
+    query_vector: np.ndarray | None,
     model_name: str,
     limit: int,
     lexical_weight: float,
@@ -244,7 +244,8 @@ def recall_candidates(
     the agent (memories/vector_cache.py), or in PostgreSQL, by a scan ordered by cosine
     distance (with pgvector < 0.8 an HNSW index under an agent filter returns fewer rows
     than asked) and the full-text index. Memories still waiting for their vector are
-    found by their words alone.
+    found by their words alone, and so is every memory when the query has no vector (the
+    embedding provider is down).
     """
     now = timezone.now()
     base = Memory.objects.live(now).filter(agent=agent)
@@ -253,19 +254,23 @@ def recall_candidates(
     if memory_type is not None:
         base = base.filter(type=memory_type)
 
-    found = get_vector_cache().nearest(
-        agent=agent,
-        model_name=model_name,
-        dimensions=len(query_vector),
-        query=query_vector,
-        limit=limit,
-        now=now,
-        session_id=session_id,
-        memory_type=memory_type,
-        query_text=query,
-        lexical_weight=lexical_weight,
-        period=period,
-        period_weight=period_weight,
+    found = (
+        None
+        if query_vector is None
+        else get_vector_cache().nearest(
+            agent=agent,
+            model_name=model_name,
+            dimensions=len(query_vector),
+            query=query_vector,
+            limit=limit,
+            now=now,
+            session_id=session_id,
+            memory_type=memory_type,
+            query_text=query,
+            lexical_weight=lexical_weight,
+            period=period,
+            period_weight=period_weight,
+        )
     )
     vectors: dict[int, Any] = {}
     scored: dict[int, tuple[float | None, float]]
@@ -373,7 +378,7 @@ def _search_in_postgres(
     *,
     agent: Agent,
     query: str,
-    query_vector: np.ndarray,
+    query_vector: np.ndarray | None,
     model_name: str,
     limit: int,
     lexical_weight: float,
@@ -385,13 +390,17 @@ def _search_in_postgres(
 ) -> dict[int, tuple[float | None, float]]:
     """The SQL path of recall_candidates: the `limit` nearest vectors, the `limit` nearest
     made inside the period the query names, and every memory holding a query word, fused;
-    {id: (vector similarity, lexical score)}."""
-    embedded = base.filter(status=EmbeddingStatus.READY, embedding_model=model_name).annotate(
-        distance=CosineDistance("embedding", query_vector)
-    )
-    searches = [embedded]
-    if period is not None:
-        searches.append(embedded.filter(created_at__gte=period.start, created_at__lt=period.end))
+    {id: (vector similarity, lexical score)}. Without a query vector, the words alone."""
+    searches = []
+    if query_vector is not None:
+        embedded = base.filter(status=EmbeddingStatus.READY, embedding_model=model_name).annotate(
+            distance=CosineDistance("embedding", query_vector)
+        )
+        searches.append(embedded)
+        if period is not None:
+            searches.append(
+                embedded.filter(created_at__gte=period.start, created_at__lt=period.end)
+            )
     scored: dict[int, tuple[float | None, float]] = {}
     created: dict[int, datetime] = {}
     for search in searches:

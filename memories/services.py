@@ -25,7 +25,7 @@ from django.utils.text import slugify
 from billing import quotas
 from billing.models import Account
 from memories import context, periods, ranking, selectors
-from memories.embedding import get_embedder
+from memories.embedding import EmbeddingError, get_embedder
 from memories.exceptions import AgentAlreadyExists, InvalidInput, MemoryAlreadyEmbedded
 from memories.models import (
     CONTENT_KEY_SQL,
@@ -190,36 +190,40 @@ def expiry(*, now: datetime, ttl_days: int | None, ttl_seconds: int | None) -> d
     return None
 
 
-# A broker that is down fails every remember's queuing: said once a minute, not each time.
-ENQUEUE_WARNING_INTERVAL_SECONDS = 60.0
+# A broker or an embedding provider that is down fails every remember's queuing or every
+# recall's query: said once a minute, with a count, not each time.
+FAILURE_WARNING_INTERVAL_SECONDS = 60.0
 
 
-class _EnqueueFailures:
-    """How the failures to queue embeddings are logged: once a minute, with a count."""
+class _RepeatedFailure:
+    """A failure logged once a minute with how many times it happened since."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str) -> None:
+        self.message = message
         self.lock = threading.Lock()
         self.warned_at: float | None = None
         self.unreported = 0
 
-    def failed(self, exc: Exception, *, count: int) -> None:
+    def happened(self, exc: Exception, *, count: int = 1) -> None:
         now = time.monotonic()
         with self.lock:
             self.unreported += count
             if self.warned_at is not None and now - self.warned_at < (
-                ENQUEUE_WARNING_INTERVAL_SECONDS
+                FAILURE_WARNING_INTERVAL_SECONDS
             ):
                 return
             self.warned_at, unreported, self.unreported = now, self.unreported, 0
-        logger.warning(
-            "cannot queue the embedding of %d memories (%s): they stay pending, and the "
-            "sweeper queues them again once the broker answers",
-            unreported,
-            exc,
-        )
+        logger.warning(self.message, unreported, exc)
 
 
-_enqueue_failures = _EnqueueFailures()
+_enqueue_failures = _RepeatedFailure(
+    "cannot queue the embedding of %d memories (%s): they stay pending, and the sweeper "
+    "queues them again once the broker answers"
+)
+_query_embedding_failures = _RepeatedFailure(
+    "%d recall queries could not be embedded (%s): they were answered from the memories' "
+    "words alone"
+)
 
 
 def _enqueue_embedding(memory_ids: list[int], embedded: list[int] | None = None) -> bool:
@@ -235,7 +239,7 @@ def _enqueue_embedding(memory_ids: list[int], embedded: list[int] | None = None)
     try:
         embed_memories.delay(memory_ids)
     except Exception as exc:
-        _enqueue_failures.failed(exc, count=len(memory_ids))
+        _enqueue_failures.happened(exc, count=len(memory_ids))
         return False
     return True
 
@@ -759,6 +763,14 @@ class Recalled:
     embedding: Sequence[float] | np.ndarray | None
 
 
+@dataclass(frozen=True)
+class Recall:
+    memories: list[Recalled]
+    # The query could not be embedded (the provider is down): the memories were found and
+    # ranked by their words alone.
+    words_only: bool = False
+
+
 def recall(
     *,
     agent: Agent,
@@ -772,10 +784,39 @@ def recall(
 ) -> list[Recalled]:
     """The agent's `top_k` memories for the query, best first; each one's access is counted
     unless `count_access` is off."""
+    return recall_ranked(
+        agent=agent,
+        query=query,
+        top_k=top_k,
+        session_id=session_id,
+        memory_type=memory_type,
+        threshold=threshold,
+        with_vectors=with_vectors,
+        count_access=count_access,
+    ).memories
+
+
+def recall_ranked(
+    *,
+    agent: Agent,
+    query: str,
+    top_k: int = 5,
+    session_id: str | None = None,
+    memory_type: str | None = None,
+    threshold: float | None = None,
+    with_vectors: bool = False,
+    count_access: bool = True,
+) -> Recall:
+    """recall, saying whether it had to do without the query's vector: when the embedding
+    provider fails, the memories are still found by their words rather than not at all."""
     now = timezone.now()
     embedder = get_embedder()
-    # An EmbeddingError goes up as it is: the API answers 503 and logs it once there.
-    query_vector = embedder.embed([query])[0]
+    query_vector: np.ndarray | None
+    try:
+        query_vector = embedder.embed([query])[0]
+    except EmbeddingError as exc:
+        _query_embedding_failures.happened(exc)
+        query_vector = None
     weights = ranking_weights()
     candidates = selectors.recall_candidates(
         agent=agent,
@@ -808,7 +849,7 @@ def recall(
     ]
     if count_access:
         _count_access([item.memory for item in recalled], now=now)
-    return recalled
+    return Recall(memories=recalled, words_only=query_vector is None)
 
 
 def _count_access(memories: list[Memory], *, now: datetime) -> None:
@@ -831,6 +872,7 @@ def _count_access(memories: list[Memory], *, now: datetime) -> None:
 class InjectedContext:
     context: str
     used: list[Recalled]
+    words_only: bool = False
 
 
 def inject_context(
@@ -844,7 +886,7 @@ def inject_context(
     threshold: float | None = None,
 ) -> InjectedContext:
     """Prompt-ready lines for the query's best memories, near-duplicates collapsed."""
-    recalled = recall(
+    found = recall_ranked(
         agent=agent,
         query=query,
         top_k=top_k,
@@ -856,6 +898,7 @@ def inject_context(
         # Only the memories that make it into the context count as accessed, below.
         count_access=False,
     )
+    recalled = found.memories
     items = [
         context.ContextItem(
             type=item.memory.type,
@@ -870,6 +913,7 @@ def inject_context(
     return InjectedContext(
         context=context.render([items[index] for index in chosen]),
         used=[recalled[index] for index in chosen],
+        words_only=found.words_only,
     )
 
 
@@ -1066,8 +1110,6 @@ def memories_reembed_batch(
 
 
 def _reembed_ids(ids: list[int]) -> tuple[int, dict[int, str]]:
-    from memories.embedding import EmbeddingError
-
     try:
         return memories_embed(memory_ids=ids), {}
     except EmbeddingError as exc:

@@ -1,14 +1,16 @@
 """Test-wide set-up: the embedded PostgreSQL (unless DATABASE_URL names one) for the whole run."""
 
 import contextlib
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
 
 from billing.usage import usage_discard
 from kronvex.embedded_postgres import embedded_database
-from memories.embedding import reset_embedder
+from memories.embedding import LOCAL_MODEL_NAME, reset_embedder
 from memories.vector_cache import get_vector_cache
 
 _database = contextlib.ExitStack()
@@ -47,6 +49,24 @@ def _fresh_vector_cache() -> Iterator[None]:
 def fake_embedder(settings: pytest.FixtureRequest) -> Iterator[None]:
     """Meaning-free vectors, for tests about mechanics rather than meaning."""
     settings.KRONVEX_EMBEDDER = "fake"
+    reset_embedder()
+    yield
+    reset_embedder()
+
+
+@pytest.fixture
+def unreachable_embedder(settings: Any) -> Iterator[None]:
+    """The configured model behind an OpenAI-compatible endpoint on a loopback port nobody
+    listens on: the provider is down, so queries cannot be embedded."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.KRONVEX_EMBEDDER = "openai"
+    settings.KRONVEX_EMBEDDING_MODEL = LOCAL_MODEL_NAME
+    settings.KRONVEX_EMBEDDING_BASE_URL = f"http://127.0.0.1:{port}/v1"
+    settings.KRONVEX_EMBEDDING_DIMENSIONS = 384
+    settings.KRONVEX_EMBEDDING_MAX_RETRIES = 0
+    settings.KRONVEX_EMBEDDING_TIMEOUT = 2.0
     reset_embedder()
     yield
     reset_embedder()

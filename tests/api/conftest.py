@@ -9,7 +9,8 @@ up `ready`, embedded by the configured (real, local) model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from api.services import api_key_create
 from billing.models import Account
 from billing.services import account_get_or_create_for_email
 from memories import services
+from memories.embedding import reset_embedder
 from memories.models import Agent, Memory
 
 BASE = "/api/v1"
@@ -121,3 +123,23 @@ def other_memory(other_api: Api, other_agent: Agent) -> Memory:
 def memory(api: Api, agent: Agent) -> Memory:
     body = api.remember(agent, "The user's favourite colour is green", session_id="s1")
     return Memory.objects.get(uuid=body["id"])
+
+
+@pytest.fixture
+def unbuildable_embedder(settings: Any, tmp_path: Path) -> Iterator[Callable[[], None]]:
+    """The local model's cache folder cannot be created (its parent is a file): there is
+    no embedder at all, so every request that needs one answers 503. Gives a function
+    that repairs it."""
+    configured = (settings.KRONVEX_EMBEDDER, settings.KRONVEX_MODEL_DIR)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    settings.KRONVEX_EMBEDDER = "local"
+    settings.KRONVEX_MODEL_DIR = str(blocker / "models")
+    reset_embedder()
+
+    def repair() -> None:
+        settings.KRONVEX_EMBEDDER, settings.KRONVEX_MODEL_DIR = configured
+        reset_embedder()
+
+    yield repair
+    reset_embedder()

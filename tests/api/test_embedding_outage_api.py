@@ -1,29 +1,26 @@
-"""With the embedding provider down, remember still stores and recall answers 503."""
-
-import socket
+"""With the embedding provider down, remember still stores, and recall and inject-context
+answer from the memories' words alone, saying so in X-Kronvex-Recall-Mode."""
 
 import pytest
 
-from memories.embedding import reset_embedder
 from memories.models import Memory
 
 pytestmark = pytest.mark.django_db
 
+RECALL_MODE = "X-Kronvex-Recall-Mode"
+
 
 @pytest.fixture
-def unreachable_embedder(settings):
-    """An OpenAI-compatible endpoint on a loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings.KRONVEX_EMBEDDER = "openai"
-    settings.KRONVEX_EMBEDDING_BASE_URL = f"http://127.0.0.1:{port}/v1"
-    settings.KRONVEX_EMBEDDING_DIMENSIONS = 384
-    settings.KRONVEX_EMBEDDING_MAX_RETRIES = 0
-    settings.KRONVEX_EMBEDDING_TIMEOUT = 2.0
-    reset_embedder()
-    yield
-    reset_embedder()
+def stored(api, agent):
+    """Three embedded memories, remembered while the provider still answered."""
+    contents = [
+        "The user's favourite colour is green",
+        "The user is allergic to peanuts",
+        "Paint the shed a bright colour next spring",
+    ]
+    return {
+        content: Memory.objects.get(uuid=api.remember(agent, content)["id"]) for content in contents
+    }
 
 
 def test_remember_keeps_the_memory_and_marks_it_failed(api, agent, unreachable_embedder):
@@ -36,16 +33,62 @@ def test_remember_keeps_the_memory_and_marks_it_failed(api, agent, unreachable_e
     assert "Cannot reach the embedding endpoint" in stored.embedding_error
 
 
-@pytest.mark.parametrize("endpoint", ["recall", "inject-context"])
-def test_query_endpoints_answer_503_embedding_unavailable(
-    api, agent, memory, unreachable_embedder, endpoint
+def test_recall_finds_memories_by_their_words_while_the_provider_is_down(
+    api, agent, stored, unreachable_embedder
 ):
-    response = api.post(f"/api/v1/agents/assistant/{endpoint}", {"query": "colour"})
+    waiting = api.post("/api/v1/agents/assistant/remember", {"content": "Green tea every morning"})
 
-    assert response.status_code == 503
-    assert response["Retry-After"] == "5"
-    assert response.json() == {
-        "detail": "The embedding provider is unavailable; try again shortly.",
-        "code": "embedding_unavailable",
-    }
-    assert Memory.objects.get(pk=memory.pk).access_count == 0
+    first = api.post(
+        "/api/v1/agents/assistant/recall", {"query": "favourite colour", "explain": True}
+    )
+
+    assert first.status_code == 200
+    assert first[RECALL_MODE] == "words"
+    found = [item["content"] for item in first.json()["memories"]]
+    # Both query words first, one of them next; the peanut memory shares none.
+    assert found == [
+        "The user's favourite colour is green",
+        "Paint the shed a bright colour next spring",
+    ]
+    assert all(item["explain"]["vector"] is None for item in first.json()["memories"])
+    assert Memory.objects.get(pk=stored[found[0]].pk).access_count == 1
+    # A memory that waits for its vector is found the same way.
+    second = api.post("/api/v1/agents/assistant/recall", {"query": "green tea"}).json()
+    assert waiting.json()["id"] in [item["id"] for item in second["memories"]]
+
+
+def test_inject_context_answers_from_words_while_the_provider_is_down(
+    api, agent, stored, unreachable_embedder
+):
+    response = api.post(
+        "/api/v1/agents/assistant/inject-context", {"message": "what about peanuts?"}
+    )
+
+    assert response.status_code == 200
+    assert response[RECALL_MODE] == "words"
+    body = response.json()
+    assert body["memories_used"] == 1
+    assert body["context"].endswith("The user is allergic to peanuts")
+
+
+def test_recall_searches_by_meaning_and_words_when_the_provider_answers(api, agent, stored):
+    response = api.post("/api/v1/agents/assistant/recall", {"query": "food allergies"})
+
+    assert response[RECALL_MODE] == "hybrid"
+    # No shared word: found by meaning.
+    assert response.json()["memories"][0]["content"] == "The user is allergic to peanuts"
+
+
+def test_without_an_embedder_at_all_the_query_endpoints_answer_503(
+    api, agent, stored, unbuildable_embedder
+):
+    for endpoint in ("recall", "inject-context"):
+        response = api.post(f"/api/v1/agents/assistant/{endpoint}", {"query": "colour"})
+
+        assert response.status_code == 503
+        assert response["Retry-After"] == "5"
+        assert response.json() == {
+            "detail": "The embedding provider is unavailable; try again shortly.",
+            "code": "embedding_unavailable",
+        }
+    assert sum(memory.access_count for memory in Memory.objects.all()) == 0

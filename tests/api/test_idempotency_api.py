@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +25,6 @@ from api.views import AccountApi
 from billing.models import Account
 from billing.services import account_get_or_create_for_email
 from memories import services
-from memories.embedding import reset_embedder
 from memories.models import Agent, Memory, MemoryBatch
 from tests.api.conftest import BASE, Api
 
@@ -285,33 +283,17 @@ def test_a_key_abandoned_in_flight_is_taken_over(api: Api, account: Account, age
     assert IdempotencyKey.objects.get().status_code == 200
 
 
-@pytest.fixture
-def unreachable_embedder(settings: Any) -> Iterator[None]:
-    """An OpenAI-compatible endpoint on a loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings.KRONVEX_EMBEDDER = "openai"
-    settings.KRONVEX_EMBEDDING_BASE_URL = f"http://127.0.0.1:{port}/v1"
-    settings.KRONVEX_EMBEDDING_DIMENSIONS = 384
-    settings.KRONVEX_EMBEDDING_MAX_RETRIES = 0
-    settings.KRONVEX_EMBEDDING_TIMEOUT = 2.0
-    reset_embedder()
-    yield
-    reset_embedder()
-
-
 def test_a_request_answered_5xx_frees_its_key_for_the_retry(
-    api: Api, agent: Agent, memory: Memory, unreachable_embedder: None, settings: Any
+    api: Api, agent: Agent, memory: Memory, unbuildable_embedder: Callable[[], None]
 ) -> None:
     recall = f"{BASE}/agents/assistant/recall"
 
     failed = api.post(recall, {"query": "colour"}, **keyed())
     assert failed.status_code == 503
+    assert failed.json()["code"] == "embedding_unavailable"
     assert IdempotencyKey.objects.count() == 0
 
-    settings.KRONVEX_EMBEDDER = "local"
-    reset_embedder()
+    unbuildable_embedder()
     retried = api.post(recall, {"query": "colour"}, **keyed())
 
     assert retried.status_code == 200

@@ -33,7 +33,6 @@ from api.models import ApiKey
 from api.services import api_key_create
 from billing.models import Account
 from billing.plans import plan_get
-from memories.embedding import reset_embedder
 from memories.models import Agent, Memory
 from tests.api.conftest import BASE, Api, make_api
 from tests.dashboard.conftest import make_owner
@@ -145,19 +144,6 @@ def hit(key: ApiKey, *, at: float, recall: bool = False) -> ratelimit.RateLimit:
     return ratelimit.rate_limit_hit(account=key.account, api_key=key, recall=recall, now=at)
 
 
-@pytest.fixture
-def unreachable_embedder(settings: Any) -> Iterator[None]:
-    """An OpenAI-compatible endpoint on a loopback port nobody listens on."""
-    settings.KRONVEX_EMBEDDER = "openai"
-    settings.KRONVEX_EMBEDDING_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
-    settings.KRONVEX_EMBEDDING_DIMENSIONS = 384
-    settings.KRONVEX_EMBEDDING_MAX_RETRIES = 0
-    settings.KRONVEX_EMBEDDING_TIMEOUT = 2.0
-    reset_embedder()
-    yield
-    reset_embedder()
-
-
 # -- the headers ----------------------------------------------------------------------------
 
 
@@ -204,7 +190,7 @@ def test_a_quota_refusal_402_carries_the_headers(store, api):
     assert refused["X-RateLimit-Remaining"] == str(PER_MINUTE - FREE.max_agents - 1)
 
 
-def test_a_503_carries_the_headers(store, api, agent, unreachable_embedder):
+def test_a_503_carries_the_headers(store, api, agent, unbuildable_embedder):
     fresh_minute(5)
 
     response = api.post(f"{BASE}/agents/{agent.slug}/recall", {"query": "colour"})

@@ -13,12 +13,14 @@ from django.db.models import F
 from mcp import MCPError
 from mcp.types.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR
 
+from api.mcp import WORDS_ONLY_NOTE
 from api.models import ApiKey
 from api.ratelimit import recall_counter_key
 from api.services import api_key_revoke
 from billing.models import Account
 from billing.plans import plan_get
 from billing.services import account_plan_set
+from memories.embedding import LOCAL_MODEL_NAME, reset_embedder
 from memories.models import Memory
 from tests.clients.mcp_fixtures import (
     TOOL_NAMES,
@@ -282,6 +284,33 @@ def test_remember_then_recall_finds_the_memory(base_url: str, tenant: Tenant) ->
     assert recalled.structured_content["memories"][0]["content"] == memory.content
     assert "The user's favourite colour is green" in text_of(recalled)
     assert str(memory.uuid) in text_of(recalled)
+
+
+def test_while_the_embedding_provider_is_down_recall_says_it_matched_words_only(
+    base_url: str, tenant: Tenant, settings: Any
+) -> None:
+    url = f"{base_url}/mcp/agents/{tenant.agent.slug}"
+    call(url, tenant.key, "remember", {"content": "The user is allergic to peanuts"})
+    call(url, tenant.key, "remember", {"content": "The user's favourite colour is green"})
+    settings.KRONVEX_EMBEDDER = "openai"
+    settings.KRONVEX_EMBEDDING_MODEL = LOCAL_MODEL_NAME
+    settings.KRONVEX_EMBEDDING_BASE_URL = "http://127.0.0.1:9/v1"
+    settings.KRONVEX_EMBEDDING_MAX_RETRIES = 0
+    reset_embedder()
+    try:
+        recalled = call(url, tenant.key, "recall", {"query": "peanuts"})
+        injected = call(url, tenant.key, "inject_context", {"query": "peanuts"})
+    finally:
+        reset_embedder()
+
+    assert recalled.is_error is False
+    assert [item["content"] for item in recalled.structured_content["memories"]] == [
+        "The user is allergic to peanuts"
+    ]
+    assert text_of(recalled).endswith(WORDS_ONLY_NOTE)
+    assert injected.is_error is False
+    assert injected.structured_content["context"].endswith("The user is allergic to peanuts")
+    assert text_of(injected) == injected.structured_content["context"] + WORDS_ONLY_NOTE
 
 
 def test_remembering_the_same_fact_twice_refreshes_it(base_url: str, tenant: Tenant) -> None:

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from memories import services
-from memories.embedding import EmbeddingError, get_embedder, reset_embedder
+from memories.embedding import get_embedder, reset_embedder
 from memories.models import Agent, EmbeddingStatus, Memory
 from tests.fakes.openai_server import FakeEmbeddingServer
 
@@ -54,9 +54,19 @@ def test_remember_keeps_the_memory_when_the_provider_fails(
     assert failing_provider.requests, "the provider was really called"
 
 
-def test_recall_reports_an_unavailable_provider(agent, failing_provider):
-    with pytest.raises(EmbeddingError):
-        services.recall(agent=agent, query="anything")
+def test_recall_falls_back_to_words_when_the_provider_fails(
+    agent, failing_provider, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = services.remember(agent=agent, content="The deploy is on Friday")
+        services.remember(agent=agent, content="The user likes green tea")
+
+    found = services.recall_ranked(agent=agent, query="when is the deploy?")
+
+    assert found.words_only
+    assert [item.memory.pk for item in found.memories] == [kept.pk]
+    assert found.memories[0].score.vector is None
+    assert len(failing_provider.requests) == 3, "the query was really sent"
 
 
 def test_memory_waiting_for_its_vector_is_found_by_its_words(agent, fake_embedder):

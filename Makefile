@@ -6,6 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml | cksum | cut -d' ' -f1)
 
+# The suite runs on every core (pytest-xdist): each worker has its own test database in the
+# one embedded PostgreSQL. `make test PYTEST_ARGS="-n 0 ..."` runs it in one process.
+PYTEST_ARGS ?= -n auto
+
 .PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml

@@ -29,6 +29,7 @@ from memories.exceptions import (
     MemoryAlreadyEmbedded,
     MemoryNotFound,
     MemoryServiceError,
+    SessionNotFound,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ _DOMAIN_STATUS: dict[type[MemoryServiceError], int] = {
     AgentNotFound: status.HTTP_404_NOT_FOUND,
     MemoryNotFound: status.HTTP_404_NOT_FOUND,
     BatchNotFound: status.HTTP_404_NOT_FOUND,
+    SessionNotFound: status.HTTP_404_NOT_FOUND,
     AgentAlreadyExists: status.HTTP_409_CONFLICT,
     InvalidInput: status.HTTP_400_BAD_REQUEST,
     MemoryAlreadyEmbedded: status.HTTP_409_CONFLICT,

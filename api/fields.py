@@ -16,9 +16,14 @@ from memories.models import MemoryType
 TYPE_CHOICES = [choice.value for choice in MemoryType]
 # A client's clock may run a little ahead of ours; further in the future is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
-# Far deeper than any real metadata, far shallower than what overflows Python's stack
-# when the object is serialised again on its way to the database.
-MAX_METADATA_DEPTH = 32
+# Metadata is for tags and ids to filter and show, not documents: the object itself is
+# level 1, each object or array inside it one more. Far shallower than what overflows
+# Python's stack when the object is serialised again on its way to the database.
+MAX_METADATA_DEPTH = 5
+# Keys of the object and of every object inside it, together.
+MAX_METADATA_KEYS = 100
+# The longest session id, in characters.
+MAX_SESSION_ID_CHARS = 255
 
 
 class StrictCharField(serializers.CharField):
@@ -67,6 +72,7 @@ class _JsonScan:
     """What a JSON value holds that PostgreSQL's jsonb cannot store, and how deep it nests."""
 
     depth: int = 0
+    keys: int = 0
     null_character: bool = False
     surrogate: bool = False
     non_finite: bool = False
@@ -84,6 +90,7 @@ def _scan_json(value: Any) -> _JsonScan:
         item, level = stack.pop()
         if isinstance(item, dict):
             scan.depth = max(scan.depth, level)
+            scan.keys += len(item)
             for key in item:
                 scan.text(key)
             stack.extend((child, level + 1) for child in item.values())
@@ -105,6 +112,7 @@ class MetadataField(serializers.JSONField):
         "not_object": "Must be a JSON object.",
         "too_large": "Must be at most {limit} bytes as JSON.",
         "too_deep": "Must nest at most {limit} levels deep.",
+        "too_many_keys": "Must hold at most {limit} keys, counting those of nested objects.",
         "null_character": "Must not contain null characters (\\u0000).",
         "surrogate": "Must not contain lone surrogate characters (\\ud800 to \\udfff).",
         "non_finite": "Numbers must be finite.",
@@ -116,6 +124,8 @@ class MetadataField(serializers.JSONField):
         scan = _scan_json(data)
         if scan.depth > MAX_METADATA_DEPTH:
             self.fail("too_deep", limit=MAX_METADATA_DEPTH)
+        if scan.keys > MAX_METADATA_KEYS:
+            self.fail("too_many_keys", limit=MAX_METADATA_KEYS)
         # What jsonb (or UTF-8) cannot hold would fail the insert after validation passed.
         if scan.null_character:
             self.fail("null_character")
@@ -162,7 +172,9 @@ def content_field() -> StrictCharField:
 
 
 def session_field() -> StrictCharField:
-    return StrictCharField(required=False, allow_null=True, max_length=255, allow_blank=False)
+    return StrictCharField(
+        required=False, allow_null=True, max_length=MAX_SESSION_ID_CHARS, allow_blank=False
+    )
 
 
 def query_field() -> StrictCharField:

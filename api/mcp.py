@@ -5,7 +5,8 @@ protocol versions that have them, a batch) and a request is answered at once wit
 `application/json`. No SSE stream is opened and no session id is issued, so any worker
 of any process can answer any request; GET answers 405. Auth, rate limits and quotas
 are the REST API's: the same keys, the same plan limits, recall and inject_context
-(and forget's search) counted as recalls.
+(and forget's search) counted as recalls. So are the keys' scopes: a key limited to agents
+finds no other agent, and a read-only key's remember and forget are isError results.
 
 The agent comes from the tool's `agent_id` argument, else the `X-Kronvex-Agent` header,
 else the URL (/mcp/agents/<agent_id>). Whatever goes wrong with a tool call the model
@@ -68,7 +69,12 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 
 from api import ratelimit
-from api.authentication import ApiKeyAuthentication
+from api.authentication import (
+    ApiKeyAuthentication,
+    KeyNotAllowed,
+    key_agent_check,
+    key_write_check,
+)
 from api.errors import (
     error_body,
     exception_handler,
@@ -98,6 +104,7 @@ from api.views import (
     type_from,
     validated,
 )
+from audit.services import SYSTEM, actor_api_key, client_ip
 from billing.models import Account
 from billing.quotas import QuotaExceeded
 from billing.usage import usage_record
@@ -480,8 +487,15 @@ class Caller:
     request: HttpRequest
     account: Account
     agent_id: str | None
+    # Its scope holds for every tool: None only where no key stands behind the call.
+    api_key: ApiKey | None = None
     # Recall-type calls of this request that went over the daily recall limit.
     refused: dict[RequestId, ratelimit.RateLimited] = field(default_factory=dict)
+
+    def audited(self) -> dict[str, Any]:
+        """Who calls, and from where, as the audit log records them."""
+        actor = actor_api_key(self.api_key) if self.api_key is not None else SYSTEM
+        return {"actor": actor, "ip": client_ip(self.request)}
 
     def agent(self, arguments: dict[str, Any]) -> Agent:
         given = arguments.pop("agent_id", None)
@@ -493,7 +507,8 @@ class Caller:
                 "No agent given: pass agent_id, connect to /mcp/agents/<agent_id>, or send "
                 f"the {AGENT_HEADER} header."
             )
-        return selectors.agent_get(account=self.account, agent_id=agent_id)
+        agent = selectors.agent_get(account=self.account, agent_id=agent_id)
+        return key_agent_check(self.api_key, agent, agent_id)
 
 
 @dataclass(frozen=True)
@@ -641,7 +656,9 @@ def forget_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
         )
         # Every id is checked before anything is deleted: all of them go, or none.
         memories = [selectors.memory_get(agent=agent, memory_id=memory_id) for memory_id in ids]
-        services.memories_delete(agent=agent, memory_ids=[memory.uuid for memory in memories])
+        services.memories_delete(
+            agent=agent, memory_ids=[memory.uuid for memory in memories], **caller.audited()
+        )
         lines = [_line(number, memory) for number, memory in enumerate(memories, start=1)]
         return Outcome(
             f"Deleted {_count(len(memories), 'memory')}:\n" + "\n".join(lines),
@@ -681,7 +698,9 @@ def forget_tool(caller: Caller, arguments: dict[str, Any]) -> Outcome:
             "To delete only some, call forget with memory_ids set to their ids.",
             {"deleted": 0, "confirmed": False, "memories": payload},
         )
-    deleted = services.memories_delete(agent=agent, memory_ids=[memory.uuid for memory in memories])
+    deleted = services.memories_delete(
+        agent=agent, memory_ids=[memory.uuid for memory in memories], **caller.audited()
+    )
     return Outcome(
         f"Deleted {_count(deleted, 'memory')}:\n{listing}",
         {"deleted": deleted, "confirmed": True, "memories": payload},
@@ -734,6 +753,12 @@ TOOLS: dict[str, Callable[[Caller, dict[str, Any]], Outcome]] = {
     "forget": forget_tool,
     "list_memories": list_memories_tool,
 }
+# The tools that change memory, which a read-only key may not call.
+WRITE_TOOLS = frozenset(
+    tool.name
+    for tool in tool_definitions()
+    if tool.annotations is None or not tool.annotations.read_only_hint
+)
 
 
 def _error_result(message: str) -> CallToolResult:
@@ -750,11 +775,15 @@ def tool_call(caller: Caller, request_id: RequestId, name: str, arguments: Any) 
     if refused is not None:
         return _error_result(str(refused.detail))
     try:
+        if name in WRITE_TOOLS:
+            key_write_check(caller.api_key)
         if arguments is not None and not isinstance(arguments, dict):
             raise ToolError("The arguments must be a JSON object.")
         outcome = run(caller, _checked(name, dict(arguments or {})))
     except ToolError as exc:
         return _error_result(str(exc))
+    except KeyNotAllowed as exc:
+        return _error_result(str(exc.detail))
     except exceptions.ValidationError as exc:
         return _error_result(validation_error_body(exc)["detail"])
     except QuotaExceeded as exc:
@@ -915,7 +944,7 @@ def mcp_view(request: HttpRequest, agent_id: str | None = None) -> HttpResponse:
     drf_request = Request(request)
     try:
         authenticated = ApiKeyAuthentication().authenticate(drf_request)
-    except exceptions.AuthenticationFailed as exc:
+    except (exceptions.AuthenticationFailed, ratelimit.RateLimited) as exc:
         return _api_refusal(exc, drf_request)
     if authenticated is None:
         return _api_refusal(exceptions.NotAuthenticated(), drf_request)
@@ -991,6 +1020,7 @@ def mcp_view(request: HttpRequest, agent_id: str | None = None) -> HttpResponse:
         request=request,
         account=account,
         agent_id=request.headers.get(AGENT_HEADER) or agent_id,
+        api_key=api_key,
     )
     rate_limit = _rate_limit(caller, api_key, messages)
     if isinstance(rate_limit, ratelimit.RateLimited):

@@ -1,20 +1,31 @@
 import uuid
+from datetime import datetime
 
 from django.db import models
+from django.utils import timezone
 
 from billing.models import Account
+from memories.models import Agent
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def active(self) -> "ApiKeyQuerySet":
-        return self.filter(revoked_at__isnull=True)
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
     def for_account(self, account: Account) -> "ApiKeyQuerySet":
         return self.filter(account=account)
 
 
 class ApiKey(models.Model):
-    """A secret `kv-...` key; only its SHA-256 and a short visible prefix are stored."""
+    """A secret `kv-...` key; only its SHA-256 and a short visible prefix are stored.
+
+    Its scope: `read_only` keys may only read (recall and inject-context count as reads);
+    with `limit_agents` the key reaches only `agents`, every other agent of the account
+    answers like a missing one. An agent deleted later drops out of `agents`, and a key
+    limited to agents that all went reaches none, never all of them.
+    """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
@@ -24,6 +35,11 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set when the key was rotated: it keeps working until then, then answers 401.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    read_only = models.BooleanField(default=False)
+    limit_agents = models.BooleanField(default=False)
+    agents = models.ManyToManyField(Agent, blank=True, related_name="+")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -32,7 +48,10 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired()
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
 class IdempotencyKey(models.Model):

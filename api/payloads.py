@@ -24,6 +24,7 @@ def agent_json(agent: Agent, *, memory_count: int | None = None) -> dict[str, An
         "name": agent.name,
         "description": agent.description,
         "metadata": agent.metadata,
+        "retention_days": agent.retention_days,
         "created_at": _iso(agent.created_at),
         "updated_at": _iso(agent.updated_at),
     }

@@ -88,6 +88,10 @@ REQUEST_FIELDS: dict[str | tuple[str, str], str] = {
     "threshold": "Leave out memories whose `similarity` is below this.",
     "explain": "Add each result's score parts (`explain`) and the ranking `weights`.",
     "max_tokens": "The context stays within this many tokens (one per 4 ASCII characters).",
+    "retention_days": (
+        "Erase the agent's episodic memories this many days after they were last stated "
+        "(pinned ones stay); 0 keeps them until deleted."
+    ),
 }
 
 
@@ -262,6 +266,11 @@ class AgentSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField(help_text='Free text, `""` when none.')
     metadata = _metadata()
+    retention_days = serializers.IntegerField(
+        allow_null=True,
+        help_text="Its episodic memories are erased this many days after they were last "
+        "stated (pinned ones stay); `null`: kept until deleted.",
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     memory_count = serializers.IntegerField(
@@ -423,6 +432,85 @@ class MemoriesDeletedSerializer(serializers.Serializer):
 class MemoryDeletedSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     deleted = serializers.BooleanField()
+    memories_deleted = serializers.IntegerField(help_text="How many memories were deleted: 1.")
+
+
+class SessionErasedSerializer(serializers.Serializer):
+    session_id = serializers.CharField()
+    deleted = serializers.IntegerField(help_text="How many memories were deleted.")
+    agents = serializers.IntegerField(help_text="How many agents held some of them.")
+    by_agent = serializers.DictField(
+        child=serializers.IntegerField(), help_text="How many memories each agent held, by id."
+    )
+
+
+class ExportedMemorySerializer(MemorySerializer):
+    agent_uuid = serializers.UUIDField(help_text="The UUID of its agent.")
+    embedding = serializers.ListField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        required=False,
+        help_text="Its vector, with `vectors=true` only; `null` while it has none.",
+    )
+
+
+class ExportedAgentSerializer(AgentSerializer):
+    memory_count = None  # type: ignore[assignment]
+
+
+class ExportedAccountSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    name = serializers.CharField()
+    plan = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ExportedMemberSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    role = serializers.CharField(help_text="`owner` or `member`.")
+    joined_at = serializers.DateTimeField()
+
+
+class ExportedApiKeySerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(
+        help_text="The key's first characters: the key is never stored, its hash never exported."
+    )
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportedUsageDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    agent_uuid = serializers.UUIDField(help_text="The agent's UUID (it may be deleted since).")
+    remember_calls = serializers.IntegerField()
+    recall_calls = serializers.IntegerField()
+    inject_context_calls = serializers.IntegerField()
+
+
+class AccountExportSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="`kronvex-export`.")
+    version = serializers.IntegerField(help_text="1.")
+    exported_at = serializers.DateTimeField()
+    account = ExportedAccountSerializer()
+    members = ExportedMemberSerializer(many=True)
+    agents = ExportedAgentSerializer(many=True)
+    api_keys = ExportedApiKeySerializer(many=True)
+    usage = ExportedUsageDaySerializer(many=True, help_text="Calls per agent and UTC day.")
+    memories = ExportedMemorySerializer(
+        many=True,
+        help_text="Every memory held, expired ones not yet purged included; oldest first.",
+    )
+
+
+class SessionExportSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="`kronvex-export`.")
+    version = serializers.IntegerField(help_text="1.")
+    exported_at = serializers.DateTimeField()
+    session_id = serializers.CharField()
+    memories = ExportedMemorySerializer(many=True, help_text="Oldest first, from every agent.")
 
 
 class SessionSerializer(serializers.Serializer):
@@ -458,6 +546,12 @@ MEMORY_ID = OpenApiParameter(
     OpenApiTypes.UUID,
     OpenApiParameter.PATH,
     description="The memory's UUID, the `id` of its JSON.",
+)
+SESSION_ID = OpenApiParameter(
+    "session_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The session id your app gave its memories, usually your end user's id.",
 )
 BATCH_ID = OpenApiParameter(
     "batch_id",
@@ -495,6 +589,13 @@ MEMORY_LIST_PARAMETERS = [
         "then newest).",
     ),
 ]
+EXPORT_PARAMETERS = [
+    _query(
+        "vectors",
+        {"type": "boolean", "default": False},
+        "Add each memory's vector (`embedding`): a much larger document.",
+    )
+]
 MEMORY_DELETE_PARAMETERS = [
     _query("session_id", _SESSION, "Delete only this session's memories; the agent stays.")
 ]
@@ -519,7 +620,7 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     401: (
         "No API key (`missing_api_key`), a malformed or unknown one (`invalid_api_key`) or a "
-        "revoked one (`revoked_api_key`); sent with "
+        "revoked one, or one rotated whose grace period has ended (`revoked_api_key`); sent with "
         '`WWW-Authenticate: Bearer realm="kronvex"`.',
         _error(
             "missing_api_key",
@@ -540,9 +641,18 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
             upgrade_url="http://127.0.0.1:8000/dashboard/billing/",
         ),
     ),
+    403: (
+        "The API key's scope does not allow this: a read-only key cannot write "
+        "(`read_only_key`), a key limited to agents cannot act on the whole account, such as "
+        "creating an agent (`agent_limited_key`). Nothing was changed.",
+        _error(
+            "read_only_key",
+            "This API key is read-only: it may list, get, recall and inject context.",
+        ),
+    ),
     404: (
-        "No such agent in this account (`agent_not_found`); another account's agent answers "
-        "the same.",
+        "No such agent in this account (`agent_not_found`); another account's agent, or one "
+        "the API key is not limited to, answers the same.",
         _error("agent_not_found", "No agent 'nope' in this account."),
     ),
     409: (
@@ -563,7 +673,8 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     429: (
         "The key's requests per minute (`rate_limited`) or the account's recalls per day "
-        "(`recall_limit_reached`) are used up; retry after `Retry-After` seconds.",
+        "(`recall_limit_reached`) are used up, or this address sent too many unknown keys "
+        "(`rate_limited`); retry after `Retry-After` seconds.",
         _error(
             "rate_limited",
             "Rate limit reached: this API key may make 60 requests per minute. Retry in 23 s.",
@@ -580,6 +691,11 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
 }
 
 _NOT_FOUND: dict[str, tuple[str, dict[str, Any]]] = {
+    "session": (
+        "No memory of the account holds this session id (`session_not_found`); another "
+        "account's sessions answer the same.",
+        _error("session_not_found", "No memory of session 'user-42' in this account."),
+    ),
     "memory": (
         "No such agent (`agent_not_found`), or no live memory with that id in the agent "
         "(`memory_not_found`); another account's answer the same.",
@@ -749,6 +865,7 @@ _AGENT = {
     "name": "Support bot",
     "description": "Answers billing questions",
     "metadata": {"team": "support"},
+    "retention_days": None,
     "created_at": "2026-11-25T08:27:59.064563Z",
     "updated_at": "2026-11-25T08:27:59.064580Z",
     "memory_count": 0,
@@ -832,7 +949,7 @@ AGENTS_CREATE = operation(
         "description": "Answers billing questions",
         "metadata": {"team": "support"},
     },
-    errors=(402, 409),
+    errors=(402, 403, 409),
     agent=False,
 )
 AGENTS_RETRIEVE = operation(
@@ -854,6 +971,7 @@ AGENTS_UPDATE = operation(
     answer="The agent.",
     example={**_AGENT, "description": "Answers billing and refund questions"},
     body={"description": "Answers billing and refund questions"},
+    errors=(403,),
 )
 AGENTS_DELETE = operation(
     operation_id="agents_delete",
@@ -863,6 +981,7 @@ AGENTS_DELETE = operation(
     response=AgentDeletedSerializer,
     answer="The agent is deleted, with its memories.",
     example={"id": "support-bot", "deleted": True, "memories_deleted": 0},
+    errors=(403,),
 )
 MEMORIES_REMEMBER = operation(
     operation_id="memories_remember",
@@ -881,7 +1000,7 @@ MEMORIES_REMEMBER = operation(
         "session_id": "user-42",
         "metadata": {"source": "chat"},
     },
-    errors=(402,),
+    errors=(402, 403),
 )
 MEMORIES_REMEMBER_BATCH = operation(
     operation_id="memories_remember_batch",
@@ -927,6 +1046,7 @@ MEMORIES_REMEMBER_BATCH = operation(
             {"content": ""},
         ]
     },
+    errors=(403,),
 )
 MEMORIES_REMEMBER_BATCH_RETRIEVE = operation(
     operation_id="memories_remember_batch_retrieve",
@@ -996,7 +1116,7 @@ MEMORIES_DELETE_ALL = operation(
     response=MemoriesDeletedSerializer,
     answer="How many memories were deleted.",
     example={"deleted": 1},
-    errors=(400,),
+    errors=(400, 403),
     parameters=MEMORY_DELETE_PARAMETERS,
 )
 MEMORIES_RETRIEVE = operation(
@@ -1027,6 +1147,7 @@ MEMORIES_UPDATE = operation(
     },
     body={"type": "semantic", "ttl_days": 90},
     not_found="memory",
+    errors=(403,),
 )
 MEMORIES_DELETE = operation(
     operation_id="memories_delete",
@@ -1035,8 +1156,13 @@ MEMORIES_DELETE = operation(
     tag="memories",
     response=MemoryDeletedSerializer,
     answer="The memory is deleted.",
-    example={"id": "30046bbe-69bd-4d43-acb0-47155e0e4657", "deleted": True},
+    example={
+        "id": "30046bbe-69bd-4d43-acb0-47155e0e4657",
+        "deleted": True,
+        "memories_deleted": 1,
+    },
     not_found="memory",
+    errors=(403,),
 )
 SESSIONS_LIST = operation(
     operation_id="sessions_list",
@@ -1071,7 +1197,7 @@ MEMORIES_RETRY = operation(
         "embedding_model": None,
         "embedding_error": "Cannot reach the embedding endpoint http://10.0.0.5:8080/v1.",
     },
-    errors=(409,),
+    errors=(403, 409),
     not_found="memory",
 )
 # Its 409 is its own, not the agents' `agent_exists`.
@@ -1089,4 +1215,112 @@ MEMORIES_RETRY["responses"][409] = OpenApiResponse(
             status_codes=[409],
         )
     ],
+)
+
+
+# -- privacy: exports and erasure -----------------------------------------------------
+
+_EXPORTED_MEMORY = {
+    **_MEMORY,
+    "agent_id": "support-bot",
+    "agent_uuid": "82815f42-bfd1-47c2-875d-10790e2849f4",
+}
+ACCOUNT_EXPORT = operation(
+    operation_id="account_export",
+    summary="Export the account",
+    description=(
+        "Everything the account holds, as one JSON document sent as a download: the "
+        "account, its members, agents, API keys (names and prefixes, never the keys or "
+        "their hashes), usage per day, and every memory with its metadata and timestamps. "
+        "Streamed, so an account of any size exports; each export is written to the audit "
+        "log. For a person's right of access and data portability (GDPR articles 15 and 20)."
+    ),
+    tag="privacy",
+    response=AccountExportSerializer,
+    answer="The account's export.",
+    example={
+        "format": "kronvex-export",
+        "version": 1,
+        "exported_at": "2026-11-25T09:00:00.000000Z",
+        "account": {
+            "uuid": "5b1d3c53-0f5e-4a55-9d1a-3f0c2a7e9b11",
+            "name": "ada@example.com",
+            "plan": "free",
+            "created_at": "2026-11-20T10:00:00.000000Z",
+        },
+        "members": [
+            {"email": "ada@example.com", "role": "owner", "joined_at": "2026-11-20T10:00:00Z"}
+        ],
+        "agents": [{key: value for key, value in _AGENT.items() if key != "memory_count"}],
+        "api_keys": [
+            {
+                "uuid": "0d7f8d0e-36a4-4c1b-8f33-6a2f0d1f7c55",
+                "name": "production",
+                "prefix": "kv-3fa9c1",
+                "created_at": "2026-11-20T10:01:00.000000Z",
+                "last_used_at": "2026-11-25T08:30:02.000000Z",
+                "revoked_at": None,
+            }
+        ],
+        "usage": [
+            {
+                "day": "2026-11-25",
+                "agent_uuid": "82815f42-bfd1-47c2-875d-10790e2849f4",
+                "remember_calls": 12,
+                "recall_calls": 30,
+                "inject_context_calls": 4,
+            }
+        ],
+        "memories": [_EXPORTED_MEMORY],
+    },
+    errors=(400, 403),
+    agent=False,
+    parameters=EXPORT_PARAMETERS,
+)
+SESSIONS_EXPORT = operation(
+    operation_id="sessions_export",
+    summary="Export a session",
+    description=(
+        "Every memory of one session (your end user) in all of the account's agents, as a "
+        "JSON download: what to hand a person who asks for their data. A session no memory "
+        "holds is a 404. Written to the audit log."
+    ),
+    tag="privacy",
+    response=SessionExportSerializer,
+    answer="The session's export.",
+    example={
+        "format": "kronvex-export",
+        "version": 1,
+        "exported_at": "2026-11-25T09:00:00.000000Z",
+        "session_id": "user-42",
+        "memories": [_EXPORTED_MEMORY],
+    },
+    errors=(400, 403, 404),
+    agent=False,
+    not_found="session",
+    parameters=[SESSION_ID, *EXPORT_PARAMETERS],
+)
+SESSIONS_ERASE = operation(
+    operation_id="sessions_erase",
+    summary="Erase a session",
+    description=(
+        "Deletes every memory of one session (your end user) in all of the account's "
+        "agents, for good: the rows and their vectors, and the stored answers of "
+        "Idempotency-Key requests that quote them. For a person's right to erasure (GDPR "
+        "article 17). A session no memory holds is a 404. Written to the audit log, with "
+        "the ids erased and never their content."
+    ),
+    tag="privacy",
+    response=SessionErasedSerializer,
+    answer="How many memories were erased, and from how many agents.",
+    example={
+        "session_id": "user-42",
+        "deleted": 3,
+        "agents": 2,
+        "by_agent": {"support-bot": 2, "sales-bot": 1},
+    },
+    errors=(403, 404),
+    agent=False,
+    not_found="session",
+    parameters=[SESSION_ID],
 )

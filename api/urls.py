@@ -32,4 +32,16 @@ urlpatterns = [
         views.MemoryRetryApi.as_view(),
         name="memory-retry",
     ),
+    # The account as a whole, and one end user's session across all its agents.
+    re_path(r"^export/?$", views.ExportApi.as_view(), name="export"),
+    re_path(
+        r"^sessions/(?P<session_id>[^/]+)/?$",
+        views.SessionDetailApi.as_view(),
+        name="session-detail",
+    ),
+    re_path(
+        r"^sessions/(?P<session_id>[^/]+)/export/?$",
+        views.SessionExportApi.as_view(),
+        name="session-export",
+    ),
 ]

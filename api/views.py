@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from django.core.handlers.exception import response_for_exception
-from django.http import HttpResponseBase
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import idempotency, ratelimit, schema
+from api import export, idempotency, ratelimit, schema
+from api.authentication import READ_METHODS, KeyScope, key_agent_check, key_agent_ids
 from api.errors import refusal_body, validation_error_body
 from api.fields import (
     MemoryTypeField,
@@ -31,6 +32,7 @@ from api.fields import (
 from api.models import ApiKey
 from api.payloads import agent_json, batch_json, memory_json, recalled_json, weights_json
 from api.schema import RECALL_MODE_HEADER, AccountApiSchema
+from audit.services import actor_api_key, actor_user, client_ip
 from billing.models import Account
 from billing.usage import usage_record
 from memories import selectors, services
@@ -85,6 +87,11 @@ class AccountApi(APIView):
     rate_limit: ratelimit.RateLimit | None = None
     # The Idempotency-Key this request claimed and is to answer; None without one.
     idempotency_key_id: int | None = None
+    # What a key's scope must allow (api/authentication.py): the methods that only read,
+    # and, in views without an agent in their URL, those that answer only about the agents
+    # the key reaches. Any other method writes, or concerns the whole account.
+    read_methods: frozenset[str] = READ_METHODS
+    agent_scoped_methods: frozenset[str] = frozenset()
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
@@ -136,15 +143,39 @@ class AccountApi(APIView):
                 response[name] = value
         return response
 
+    def get_permissions(self) -> list[Any]:
+        # Whatever else a view (or the dashboard's playground) asks, the key's scope holds.
+        return [*super().get_permissions(), KeyScope()]
+
     @property
     def account(self) -> Account:
         return self.request.auth.account  # type: ignore[union-attr]
 
+    @property
+    def api_key(self) -> ApiKey | None:
+        """The request's key; None when the dashboard's signed-in session stands in for one."""
+        return self.request.auth if isinstance(self.request.auth, ApiKey) else None
+
     def agent(self, agent_id: str) -> Agent:
-        return selectors.agent_get(account=self.account, agent_id=agent_id)
+        """The account's agent, if the key reaches it: else 404 like a missing one."""
+        agent = selectors.agent_get(account=self.account, agent_id=agent_id)
+        return key_agent_check(self.api_key, agent, agent_id)
+
+    def audited(self) -> dict[str, Any]:
+        """Who makes this request, and from where, as the audit log records them."""
+        key = self.api_key
+        actor = actor_api_key(key) if key is not None else actor_user(self.request.user)
+        return {"actor": actor, "ip": client_ip(self.request)}  # type: ignore[arg-type]
+
+
+def retention_field() -> StrictIntegerField:
+    return StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_TTL_DAYS)
 
 
 class AgentListApi(AccountApi):
+    # A key limited to agents lists those; creating one concerns the account.
+    agent_scoped_methods = frozenset({"GET", "HEAD", "OPTIONS"})
+
     @extend_schema_serializer(component_name="AgentCreateRequest")
     class InputSerializer(serializers.Serializer):
         id = StrictCharField(required=False, allow_null=True, max_length=100)
@@ -153,10 +184,14 @@ class AgentListApi(AccountApi):
             required=False, allow_null=True, allow_blank=True, max_length=5000
         )
         metadata = MetadataField(required=False, allow_null=True)
+        retention_days = retention_field()
 
     @extend_schema(**schema.AGENTS_LIST)
     def get(self, request: Request) -> Response:
         agents = selectors.agent_list(account=self.account)
+        reached = key_agent_ids(self.api_key)
+        if reached is not None:
+            agents = [(agent, count) for agent, count in agents if agent.pk in reached]
         return Response(
             {"agents": [agent_json(agent, memory_count=count) for agent, count in agents]}
         )
@@ -170,6 +205,8 @@ class AgentListApi(AccountApi):
             name=data["name"],
             description=data.get("description", ""),
             metadata=data.get("metadata"),
+            retention_days=data.get("retention_days"),
+            **self.audited(),
         )
         return Response(agent_json(agent, memory_count=0), status=201)
 
@@ -182,6 +219,7 @@ class AgentDetailApi(AccountApi):
             required=False, allow_null=True, allow_blank=True, max_length=5000
         )
         metadata = MetadataField(required=False, allow_null=True)
+        retention_days = retention_field()
 
     def agent_response(self, agent: Agent) -> Response:
         return Response(agent_json(agent, memory_count=selectors.agent_memory_count(agent=agent)))
@@ -195,13 +233,13 @@ class AgentDetailApi(AccountApi):
         agent = self.agent(agent_id)
         data = validated(self.InputSerializer, request.data)
         # The same shape as GET, memory_count included.
-        return self.agent_response(services.agent_update(agent=agent, **data))
+        return self.agent_response(services.agent_update(agent=agent, **data, **self.audited()))
 
     @extend_schema(**schema.AGENTS_DELETE)
     def delete(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         slug = agent.slug
-        deleted = services.agent_delete(agent=agent)
+        deleted = services.agent_delete(agent=agent, **self.audited())
         return Response({"id": slug, "deleted": True, "memories_deleted": deleted})
 
 
@@ -338,6 +376,8 @@ class QuerySerializer(serializers.Serializer):
 
 class RecallApi(AccountApi):
     InputSerializer = QuerySerializer
+    # Counting the memories' access is no write a read-only key is kept from.
+    read_methods = READ_METHODS | {"POST"}
 
     @extend_schema(request=InputSerializer, **schema.MEMORIES_RECALL)
     def post(self, request: Request, agent_id: str) -> Response:
@@ -361,6 +401,8 @@ class RecallApi(AccountApi):
 
 
 class InjectContextApi(AccountApi):
+    read_methods = READ_METHODS | {"POST"}
+
     @extend_schema_serializer(component_name="InjectContextRequest")
     class InputSerializer(QuerySerializer):
         message = query_field()
@@ -439,7 +481,9 @@ class MemoryListApi(AccountApi):
     def delete(self, request: Request, agent_id: str) -> Response:
         agent = self.agent(agent_id)
         data = validated(self.DeleteSerializer, request.query_params.dict())
-        deleted = services.memories_delete(agent=agent, session_id=data.get("session_id"))
+        deleted = services.memories_delete(
+            agent=agent, session_id=data.get("session_id"), **self.audited()
+        )
         return Response({"deleted": deleted})
 
 
@@ -486,8 +530,8 @@ class MemoryDetailApi(AccountApi):
         agent = self.agent(agent_id)
         memory = selectors.memory_get(agent=agent, memory_id=memory_id)
         memory_uuid = str(memory.uuid)
-        services.forget(memory=memory)
-        return Response({"id": memory_uuid, "deleted": True})
+        deleted = services.forget(memory=memory, **self.audited())
+        return Response({"id": memory_uuid, "deleted": True, "memories_deleted": deleted})
 
 
 class SessionListApi(AccountApi):
@@ -516,3 +560,49 @@ class MemoryRetryApi(AccountApi):
         memory = selectors.memory_get(agent=agent, memory_id=memory_id)
         memory = services.memory_embedding_retry(memory=memory)
         return Response(memory_json(memory, agent=agent))
+
+
+class ExportFilterSerializer(serializers.Serializer):
+    vectors = serializers.BooleanField(required=False, default=False)
+
+
+def export_response(body: Any, *, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class ExportApi(AccountApi):
+    @extend_schema(**schema.ACCOUNT_EXPORT)
+    def get(self, request: Request) -> HttpResponseBase:
+        data = validated(ExportFilterSerializer, request.query_params.dict())
+        body = export.account_export(
+            account=self.account, vectors=data["vectors"], **self.audited()
+        )
+        return export_response(body, filename=export.export_filename("account"))
+
+
+class SessionDetailApi(AccountApi):
+    @extend_schema(**schema.SESSIONS_ERASE)
+    def delete(self, request: Request, session_id: str) -> Response:
+        erased = services.session_erase(
+            account=self.account, session_id=session_id, **self.audited()
+        )
+        return Response(
+            {
+                "session_id": session_id,
+                "deleted": erased.deleted,
+                "agents": len(erased.agents),
+                "by_agent": erased.agents,
+            }
+        )
+
+
+class SessionExportApi(AccountApi):
+    @extend_schema(**schema.SESSIONS_EXPORT)
+    def get(self, request: Request, session_id: str) -> HttpResponseBase:
+        data = validated(ExportFilterSerializer, request.query_params.dict())
+        body = export.session_export(
+            account=self.account, session_id=session_id, vectors=data["vectors"], **self.audited()
+        )
+        return export_response(body, filename=export.export_filename("session"))

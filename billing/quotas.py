@@ -18,6 +18,10 @@ from django.db.models.functions import Greatest
 from billing.models import Account
 from billing.plans import DEFAULT_PLAN, PLANS, Plan, plan_get
 from billing.selectors import account_plan
+from webhooks.services import webhooks_emit
+
+# Percent of the memory limit at which an account's webhooks get quota.warning.
+QUOTA_WARNING_PERCENT = 80
 
 
 @dataclass
@@ -82,3 +86,22 @@ def memories_released(*, counts: dict[int, int]) -> None:
             Account.objects.filter(pk=account_id).update(
                 memories_held=Greatest(F("memories_held") - count, 0)
             )
+
+
+def memories_taken(*, account_id: int, held: int, limit: int | None) -> None:
+    """Tell the account's webhooks when the memory just stored took it to 80% of its plan's
+    memory limit (quota.warning) or to all of it (quota.reached). `held` grows by one per
+    memory stored, so each is sent once per crossing on the way up; deleting below and
+    filling up again crosses again."""
+    if limit is None or limit <= 0:
+        return
+    data = {"resource": "memories", "used": held, "limit": limit}
+    # The first count at or past the percent, in whole numbers (no float rounding).
+    if held == -(-limit * QUOTA_WARNING_PERCENT // 100):
+        webhooks_emit(
+            account_id=account_id,
+            event="quota.warning",
+            data={**data, "percent": QUOTA_WARNING_PERCENT},
+        )
+    if held == limit:
+        webhooks_emit(account_id=account_id, event="quota.reached", data=data)

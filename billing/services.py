@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from audit.models import AuditEvent
+from audit.services import SYSTEM, audit_record
 from billing import stripe_api
 from billing.models import Account, Membership, StripeEvent, Subscription
 from billing.plans import DEFAULT_PLAN, Plan, plan_get
@@ -51,11 +53,21 @@ def account_get_or_create_for_email(*, email: str) -> tuple[Account, bool]:
     return account_create(owner=user, name=email), True
 
 
-def account_plan_set(*, account: Account, plan: Plan) -> Account:
+def account_plan_set(*, account: Account, plan: Plan, actor: str = SYSTEM) -> Account:
     """Put the account on `plan`. A downgrade deletes nothing: over the new limits, the
     account keeps reading and deleting and cannot add until it is back under."""
+    previous = account.plan
     account.plan = plan.slug
-    account.save(update_fields=["plan"])
+    with transaction.atomic():
+        account.save(update_fields=["plan"])
+        if previous != plan.slug:
+            audit_record(
+                account=account,
+                kind=AuditEvent.Kind.PLAN_CHANGED,
+                actor=actor,
+                target=plan.slug,
+                data={"from": previous, "to": plan.slug},
+            )
     return account
 
 

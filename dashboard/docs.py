@@ -18,6 +18,7 @@ PAGES = {
     "api": "api.md",
     "python-client": "python-client.md",
     "mcp": "mcp.md",
+    "webhooks": "webhooks.md",
     "integrations": "integrations.md",
     "self-hosting": "self-hosting.md",
     "configuration": "configuration.md",

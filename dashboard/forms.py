@@ -1,18 +1,62 @@
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 
-from memories.models import MemoryType
+from audit.models import AuditEvent
+from billing.models import Account
+from memories.models import Agent, MemoryType
 from memories.selectors import MEMORY_SORTS
 
 SORT_LABELS = {"recent": "Newest first", "oldest": "Oldest first", "most_used": "Most recalled"}
+
+
+class AgentChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} ({obj.slug})"
 
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
         max_length=100,
         help_text='What uses this key, e.g. "production app" or "laptop".',
+    )
+    read_only = forms.BooleanField(
+        label="Read-only",
+        required=False,
+        help_text="May list, get, recall and inject context; every write answers 403.",
+    )
+    agents = AgentChoiceField(
+        queryset=Agent.objects.none(),
+        required=False,
+        to_field_name="uuid",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Limit the key to these agents; none ticked: every agent, new ones too.",
+    )
+
+    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        agents = self.fields["agents"]
+        assert isinstance(agents, AgentChoiceField)
+        agents.queryset = Agent.objects.for_account(account).order_by("name", "slug")
+
+
+# Grace periods offered when rotating a key, in seconds.
+ROTATION_GRACE_CHOICES = [
+    ("0", "None: refuse the old key at once"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+    ("604800", "7 days"),
+]
+
+
+class ApiKeyRotateForm(forms.Form):
+    grace = forms.TypedChoiceField(
+        label="The old key keeps working for",
+        choices=ROTATION_GRACE_CHOICES,
+        coerce=lambda value: timedelta(seconds=int(value)),
+        initial="86400",
     )
 
 
@@ -32,6 +76,14 @@ class AgentEditForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000
+    )
+    retention_days = forms.IntegerField(
+        label="Retention (days)",
+        required=False,
+        min_value=0,
+        max_value=36_500,
+        help_text="Erase episodic memories this many days after they were last stated; "
+        "pinned ones stay. Empty or 0: keep them until deleted.",
     )
 
 
@@ -54,6 +106,27 @@ class MemoryFilterForm(forms.Form):
             "session_id": data.get("session") or None,
             "sort": data.get("sort") or "recent",
             "page": data.get("page") or 1,
+        }
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's query string; anything invalid falls back to no filter."""
+
+    kind = forms.ChoiceField(
+        label="Event", choices=[("", "All events"), *AuditEvent.Kind.choices], required=False
+    )
+    actor = forms.CharField(label="By", max_length=320, required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput({"type": "date"}))
+    page = forms.IntegerField(min_value=1, required=False)
+
+    def filters(self) -> dict[str, Any]:
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "kind": data.get("kind") or None,
+            "actor": data.get("actor") or None,
+            "since": data.get("since"),
+            "until": data.get("until"),
         }
 
 

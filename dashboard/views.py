@@ -34,9 +34,14 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
+from api import export
 from api import views as api_views
 from api.payloads import memory_json
-from api.services import api_key_create, api_key_revoke
+from api.services import api_key_create, api_key_revoke, api_key_rotate
+from audit.models import AuditEvent
+from audit.selectors import EXPORT_COLUMNS as AUDIT_EXPORT_COLUMNS
+from audit.selectors import audit_event_json, audit_events, audit_export_rows
+from audit.services import actor_user, audit_record, client_ip
 from billing import stripe_api
 from billing.models import Account
 from billing.plans import DEFAULT_PLAN, PLANS, Plan, UnknownPlan, plan_get
@@ -57,6 +62,8 @@ from dashboard.forms import (
     AgentCreateForm,
     AgentEditForm,
     ApiKeyCreateForm,
+    ApiKeyRotateForm,
+    AuditFilterForm,
     MemoryFilterForm,
     QueryTestForm,
 )
@@ -78,6 +85,11 @@ from memories.exceptions import (
     MemoryNotFound,
 )
 from memories.models import Agent, EmbeddingStatus, Memory
+from webhooks.exceptions import DestinationRefused, WebhookInvalid
+from webhooks.forms import WebhookEndpointForm
+from webhooks.models import EVENTS as WEBHOOK_EVENTS
+from webhooks.models import WebhookEndpoint
+from webhooks.services import webhook_endpoint_create, webhook_endpoint_delete, webhook_test_send
 
 PAGE_SIZE = 50
 # The memory browser pages through at most this many matches (2,000 pages).
@@ -159,9 +171,17 @@ NEW_KEY_SESSION = "dashboard_new_api_key"
 @require_http_methods(["GET", "POST"])
 def api_key_list_view(request: HttpRequest) -> HttpResponse:
     account = _account(request)
-    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
+    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None, account=account)
     if request.method == "POST" and form.is_valid():
-        api_key, raw_key = api_key_create(account=account, name=form.cleaned_data["name"])
+        chosen = list(form.cleaned_data["agents"])
+        api_key, raw_key = api_key_create(
+            account=account,
+            name=form.cleaned_data["name"],
+            read_only=form.cleaned_data["read_only"],
+            agents=chosen or None,
+            actor=actor_user(request.user),
+            ip=client_ip(request),
+        )
         # Shown once, on the next page load, then gone from the session.
         request.session[NEW_KEY_SESSION] = {"id": str(api_key.uuid), "key": raw_key}
         messages.success(request, f"Key “{api_key.name}” created.")
@@ -171,7 +191,7 @@ def api_key_list_view(request: HttpRequest) -> HttpResponse:
         "dashboard/api_keys.html",
         {
             "form": form,
-            "keys": api_key_list(account=account),
+            "keys": api_key_list(account=account).prefetch_related("agents"),
             "new_key": request.session.pop(NEW_KEY_SESSION, None),
         },
         status=400 if form.errors else 200,
@@ -185,10 +205,46 @@ def api_key_revoke_view(request: HttpRequest, key_id: uuid.UUID) -> HttpResponse
     if api_key is None:
         raise Http404("No such key.")
     if request.method == "POST":
-        api_key_revoke(api_key=api_key)
+        api_key_revoke(api_key=api_key, actor=actor_user(request.user), ip=client_ip(request))
         messages.success(request, f"Key “{api_key.name}” ({api_key.prefix}…) revoked.")
         return redirect("dashboard:api-keys")
     return render(request, "dashboard/api_key_revoke.html", {"key": api_key})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_rotate_view(request: HttpRequest, key_id: uuid.UUID) -> HttpResponse:
+    """A new key with the same name and scope; the old one works for the chosen grace."""
+    api_key = api_key_get(account=_account(request), key_id=str(key_id))
+    if api_key is None:
+        raise Http404("No such key.")
+    if not api_key.is_active or api_key.expires_at is not None:
+        messages.error(request, f"Key “{api_key.name}” is revoked or already rotated.")
+        return redirect("dashboard:api-keys")
+    form = ApiKeyRotateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        new_key, raw_key = api_key_rotate(
+            api_key=api_key,
+            grace=form.cleaned_data["grace"],
+            actor=actor_user(request.user),
+            ip=client_ip(request),
+        )
+        request.session[NEW_KEY_SESSION] = {"id": str(new_key.uuid), "key": raw_key}
+        until = (
+            f"until {api_key.expires_at:%Y-%m-%d %H:%M} UTC"
+            if api_key.revoked_at is None and api_key.expires_at is not None
+            else "no longer"
+        )
+        messages.success(
+            request, f"Key “{api_key.name}” rotated: the old key ({api_key.prefix}…) works {until}."
+        )
+        return redirect("dashboard:api-keys")
+    return render(
+        request,
+        "dashboard/api_key_rotate.html",
+        {"key": api_key, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 # -- agents ------------------------------------------------------------------------------
@@ -206,6 +262,8 @@ def agent_list_view(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 slug=form.cleaned_data["agent_id"] or None,
                 description=form.cleaned_data["description"],
+                actor=actor_user(request.user),
+                ip=client_ip(request),
             )
         except (AgentAlreadyExists, InvalidInput) as exc:
             form.add_error("agent_id", exc.message)
@@ -294,13 +352,20 @@ def agent_edit_view(request: HttpRequest, agent_id: str) -> HttpResponse:
     agent = _agent(_account(request), agent_id)
     form = AgentEditForm(
         request.POST if request.method == "POST" else None,
-        initial={"name": agent.name, "description": agent.description},
+        initial={
+            "name": agent.name,
+            "description": agent.description,
+            "retention_days": agent.retention_days,
+        },
     )
     if request.method == "POST" and form.is_valid():
         services.agent_update(
             agent=agent,
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
+            retention_days=form.cleaned_data["retention_days"] or 0,
+            actor=actor_user(request.user),
+            ip=client_ip(request),
         )
         messages.success(request, "Agent saved.")
         return redirect("dashboard:agent", agent_id=agent.slug)
@@ -317,7 +382,9 @@ def agent_edit_view(request: HttpRequest, agent_id: str) -> HttpResponse:
 def agent_delete_view(request: HttpRequest, agent_id: str) -> HttpResponse:
     agent = _agent(_account(request), agent_id)
     if request.method == "POST":
-        deleted = services.agent_delete(agent=agent)
+        deleted = services.agent_delete(
+            agent=agent, actor=actor_user(request.user), ip=client_ip(request)
+        )
         messages.success(
             request, f"Agent “{agent.name}” deleted with {deleted:,} memor{_ies(deleted)}."
         )
@@ -368,7 +435,7 @@ def memory_delete_view(request: HttpRequest, agent_id: str, memory_id: str) -> H
     agent = _agent(_account(request), agent_id)
     memory = _memory(agent, memory_id)
     if request.method == "POST":
-        services.forget(memory=memory)
+        services.forget(memory=memory, actor=actor_user(request.user), ip=client_ip(request))
         messages.success(request, "Memory deleted.")
         return redirect("dashboard:agent", agent_id=agent.slug)
     return render(request, "dashboard/memory_delete.html", {"agent": agent, "memory": memory})
@@ -427,7 +494,9 @@ def memories_delete_view(request: HttpRequest, agent_id: str) -> HttpResponse:
         return render(
             request, "dashboard/memories_delete.html", {"agent": agent, "memories": memories}
         )
-    deleted = services.memories_delete(agent=agent, memory_ids=selected)
+    deleted = services.memories_delete(
+        agent=agent, memory_ids=selected, actor=actor_user(request.user), ip=client_ip(request)
+    )
     messages.success(request, f"Deleted {deleted:,} memor{_ies(deleted)}.")
     return redirect("dashboard:agent", agent_id=agent.slug)
 
@@ -442,7 +511,12 @@ def session_clear_view(request: HttpRequest, agent_id: str) -> HttpResponse:
         messages.error(request, "Choose a session to clear.")
         return redirect("dashboard:agent", agent_id=agent.slug)
     if request.method == "POST":
-        deleted = services.memories_delete(agent=agent, session_id=session_id)
+        deleted = services.memories_delete(
+            agent=agent,
+            session_id=session_id,
+            actor=actor_user(request.user),
+            ip=client_ip(request),
+        )
         messages.success(
             request, f"Session “{session_id}” cleared: {deleted:,} memor{_ies(deleted)} deleted."
         )
@@ -781,3 +855,182 @@ def account_view(request: HttpRequest) -> HttpResponse:
         },
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_GET
+def account_export_view(request: HttpRequest) -> HttpResponseBase:
+    """Everything the account holds as one JSON file, streamed: the API's export."""
+    body = export.account_export(
+        account=_account(request), actor=actor_user(request.user), ip=client_ip(request)
+    )
+    response = StreamingHttpResponse(body, content_type="application/json")
+    filename = export.export_filename("account")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# -- audit log -------------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 100
+
+
+@login_required
+@require_GET
+def audit_log_view(request: HttpRequest) -> HttpResponse:
+    account = _account(request)
+    filters = AuditFilterForm(request.GET)
+    wanted = filters.filters()
+    events = audit_events(account=account, **wanted)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(
+        filters.cleaned_data.get("page") if filters.is_valid() else 1
+    )
+    return render(
+        request,
+        "dashboard/audit.html",
+        {
+            "filters": filters,
+            "page": page,
+            "querystring": _querystring(request, drop={"page"}),
+        },
+    )
+
+
+@login_required
+@require_GET
+def audit_export_view(request: HttpRequest) -> HttpResponseBase:
+    """The entries the filters select, newest first, streamed as `?format=json` (the
+    default) or `csv`; the export is logged too."""
+    account = _account(request)
+    fmt = "csv" if request.GET.get("format") == "csv" else "json"
+    filters = AuditFilterForm(request.GET)
+    events = audit_events(account=account, **filters.filters())
+    audit_record(
+        account=account,
+        kind=AuditEvent.Kind.AUDIT_EXPORTED,
+        actor=actor_user(request.user),
+        data={"format": fmt, "filters": request.GET.dict()},
+        ip=client_ip(request),
+    )
+    rows = audit_export_rows(events)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    body: Iterator[str]
+    if fmt == "json":
+        body = _audit_json_lines(rows)
+        content_type = "application/json"
+    else:
+        body = _audit_csv_lines(rows)
+        content_type = "text/csv; charset=utf-8"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="kronvex-audit-{stamp}.{fmt}"'
+    return response
+
+
+def _audit_json_lines(rows: Iterator[AuditEvent]) -> Iterator[str]:
+    yield '{"events": ['
+    separator = "\n"
+    for event in rows:
+        yield separator + json.dumps(audit_event_json(event), ensure_ascii=False)
+        separator = ",\n"
+    yield "\n]}\n"
+
+
+def _audit_csv_lines(rows: Iterator[AuditEvent]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(AUDIT_EXPORT_COLUMNS)
+    for event in rows:
+        data = audit_event_json(event)
+        data["data"] = json.dumps(data["data"], ensure_ascii=False)
+        yield writer.writerow([_csv_cell(data[column]) for column in AUDIT_EXPORT_COLUMNS])
+
+
+# -- webhooks --------------------------------------------------------------------------
+
+NEW_WEBHOOK_SESSION = "dashboard_new_webhook"
+RECENT_DELIVERIES = 50
+
+
+def _webhook(request: HttpRequest, webhook_id: uuid.UUID) -> WebhookEndpoint:
+    endpoint = (
+        WebhookEndpoint.objects.for_account(_account(request)).filter(uuid=webhook_id).first()
+    )
+    if endpoint is None:
+        raise Http404("No such webhook.")
+    return endpoint
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def webhook_list_view(request: HttpRequest) -> HttpResponse:
+    account = _account(request)
+    form = WebhookEndpointForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint = webhook_endpoint_create(
+                account=account,
+                url=form.cleaned_data["url"],
+                events=form.cleaned_data["events"],
+                actor=actor_user(request.user),
+                ip=client_ip(request),
+            )
+        except WebhookInvalid as exc:
+            form.add_error("url" if isinstance(exc, DestinationRefused) else None, str(exc))
+        else:
+            # The signing secret is shown once, on the next page load, then gone from the
+            # session.
+            request.session[NEW_WEBHOOK_SESSION] = {
+                "id": str(endpoint.uuid),
+                "secret": endpoint.secret,
+            }
+            messages.success(request, f"Webhook endpoint {endpoint.url} added.")
+            return redirect("dashboard:webhook", webhook_id=endpoint.uuid)
+    endpoints = WebhookEndpoint.objects.for_account(account).order_by("created_at")
+    return render(
+        request,
+        "dashboard/webhooks.html",
+        {"form": form, "endpoints": endpoints},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def webhook_detail_view(request: HttpRequest, webhook_id: uuid.UUID) -> HttpResponse:
+    endpoint = _webhook(request, webhook_id)
+    new = request.session.pop(NEW_WEBHOOK_SESSION, None)
+    return render(
+        request,
+        "dashboard/webhook_detail.html",
+        {
+            "endpoint": endpoint,
+            "events": [(name, meaning) for name, meaning in WEBHOOK_EVENTS.items()],
+            "deliveries": endpoint.deliveries.order_by("-created_at", "-pk")[:RECENT_DELIVERIES],
+            "new_secret": new["secret"] if new and new["id"] == str(endpoint.uuid) else None,
+        },
+    )
+
+
+@login_required
+@require_POST
+def webhook_test_view(request: HttpRequest, webhook_id: uuid.UUID) -> HttpResponse:
+    delivery = webhook_test_send(endpoint=_webhook(request, webhook_id))
+    if delivery.status == delivery.Status.SUCCEEDED:
+        messages.success(request, f"Test event delivered: HTTP {delivery.last_status_code}.")
+    elif delivery.attempts:
+        messages.error(request, f"Test event not delivered: {delivery.last_error}")
+    else:
+        messages.success(request, "Test event queued; it appears below once sent.")
+    return redirect("dashboard:webhook", webhook_id=webhook_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def webhook_delete_view(request: HttpRequest, webhook_id: uuid.UUID) -> HttpResponse:
+    endpoint = _webhook(request, webhook_id)
+    if request.method == "POST":
+        webhook_endpoint_delete(
+            endpoint=endpoint, actor=actor_user(request.user), ip=client_ip(request)
+        )
+        messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
+        return redirect("dashboard:webhooks")
+    return render(request, "dashboard/webhook_delete.html", {"endpoint": endpoint})

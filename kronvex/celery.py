@@ -8,4 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kronvex.settings")
 
 app = Celery("kronvex")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["memories", "api"])
+app.autodiscover_tasks(["memories", "api", "webhooks"])

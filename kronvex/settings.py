@@ -68,7 +68,39 @@ def env_list(name: str, default: list[str]) -> list[str]:
 KRONVEX_DATA_DIR = Path(env_str("KRONVEX_DATA_DIR") or BASE_DIR / ".data").resolve()
 
 
+# Production (KRONVEX_PRODUCTION=true): a public site served over TLS. It refuses to start
+# without a real SECRET_KEY and ALLOWED_HOSTS, and turns on secure cookies, HSTS and the
+# redirect to https; `manage.py check --deploy` then reports nothing.
+KRONVEX_PRODUCTION = env_bool("KRONVEX_PRODUCTION", False)
+# Django's own development keys start with this; `check --deploy` rejects them too.
+_INSECURE_KEY_PREFIX = "django-insecure-"
+_SECRET_KEY_MIN_LENGTH = 50
+
+
+def _production_secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if not key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when KRONVEX_PRODUCTION is true (the same on every "
+            "machine); make one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    if (
+        len(key) < _SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < 5
+        or key.startswith(_INSECURE_KEY_PREFIX)
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak for production: it needs at least "
+            f"{_SECRET_KEY_MIN_LENGTH} random characters and must not start with "
+            f"{_INSECURE_KEY_PREFIX!r}; make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
 def _secret_key() -> str:
+    if KRONVEX_PRODUCTION:
+        return _production_secret_key()
     configured = env_str("SECRET_KEY")
     if configured:
         return configured
@@ -91,6 +123,11 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+if KRONVEX_PRODUCTION and not env_list("ALLOWED_HOSTS", []):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must be set when KRONVEX_PRODUCTION is true: the host names this "
+        "server answers to, comma-separated, e.g. ALLOWED_HOSTS=kronvex.example.com"
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -108,6 +145,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "billing",
+    "audit",
+    "webhooks",
     "memories",
     "api",
     "dashboard",
@@ -115,6 +154,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kronvex.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,7 +230,9 @@ ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Kronvex] "
 ACCOUNT_ADAPTER = "dashboard.adapters.AccountAdapter"
 ACCOUNT_USER_DISPLAY = "dashboard.adapters.user_display"
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("KRONVEX_URL_SCHEME", "http")
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str(
+    "KRONVEX_URL_SCHEME", "https" if KRONVEX_PRODUCTION else "http"
+)
 # Throttles against guessing, counted in the cache shared by every web process.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
@@ -244,8 +286,35 @@ else:
     }
 CACHES = {"default": _cache}
 
+# Security headers and cookies. Always: cookies out of reach of scripts and of other
+# sites' requests, no framing, no content sniffing, the Content-Security-Policy of
+# kronvex/csp.py. In production also: cookies only over https, HSTS, the redirect to https.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # the dashboard's scripts read the token from the form
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = KRONVEX_PRODUCTION
+CSRF_COOKIE_SECURE = KRONVEX_PRODUCTION
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True) and KRONVEX_PRODUCTION
+# Load balancers probe the health check over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = (
+    env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0) if KRONVEX_PRODUCTION else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a proxy that terminates TLS, the header by which it says the request came over
+# https (e.g. X-Forwarded-Proto); only set it if the proxy always sets or overwrites it.
+KRONVEX_PROXY_SSL_HEADER = env_str("KRONVEX_PROXY_SSL_HEADER")
+if KRONVEX_PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + KRONVEX_PROXY_SSL_HEADER.upper().replace("-", "_"),
+        "https",
+    )
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 LANGUAGE_CODE = "en-us"
@@ -302,6 +371,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "agents", "description": "The agents of your account."},
         {"name": "memories", "description": "Remember, recall and manage an agent's memories."},
         {"name": "sessions", "description": "The sessions of an agent's memories."},
+        {
+            "name": "privacy",
+            "description": "Export the account or one end user's session; erase a session.",
+        },
     ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -353,12 +426,48 @@ CELERY_BEAT_SCHEDULE = {
         "task": "memories.tasks.sweep_memories",
         "schedule": KRONVEX_SWEEP_INTERVAL_SECONDS,
     },
+    # Episodic memories past their agent's retention_days (memories_retention_purge).
+    "purge-retention": {
+        "task": "memories.tasks.purge_retention",
+        "schedule": KRONVEX_PURGE_INTERVAL_SECONDS,
+    },
+    # Webhook deliveries whose task was lost (webhooks/services.py webhooks_sweep).
+    "sweep-webhooks": {
+        "task": "webhooks.tasks.sweep_webhooks",
+        "schedule": KRONVEX_SWEEP_INTERVAL_SECONDS,
+    },
     # Stored answers of Idempotency-Key requests live 24 hours (api/idempotency.py).
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_keys",
         "schedule": 3600,
     },
 }
+
+# Webhooks to customers' endpoints (webhooks/). Sent only to public addresses unless
+# KRONVEX_WEBHOOK_ALLOW_PRIVATE (server-side request forgery); each failed try is retried
+# after the next of KRONVEX_WEBHOOK_RETRY_DELAYS seconds, then the delivery is failed.
+KRONVEX_WEBHOOK_ALLOW_PRIVATE = env_bool("KRONVEX_WEBHOOK_ALLOW_PRIVATE", False)
+KRONVEX_WEBHOOK_REQUIRE_HTTPS = env_bool("KRONVEX_WEBHOOK_REQUIRE_HTTPS", KRONVEX_PRODUCTION)
+KRONVEX_WEBHOOK_TIMEOUT_SECONDS = env_float("KRONVEX_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+_webhook_delays = env_list(
+    "KRONVEX_WEBHOOK_RETRY_DELAYS", ["10", "30", "120", "600", "1800", "3600", "3600"]
+)
+try:
+    KRONVEX_WEBHOOK_RETRY_DELAYS = [int(delay) for delay in _webhook_delays]
+except ValueError:
+    raise ImproperlyConfigured(
+        f"KRONVEX_WEBHOOK_RETRY_DELAYS must be whole numbers of seconds, comma-separated, "
+        f"not {','.join(_webhook_delays)!r}"
+    ) from None
+if any(delay < 0 for delay in KRONVEX_WEBHOOK_RETRY_DELAYS):
+    raise ImproperlyConfigured("KRONVEX_WEBHOOK_RETRY_DELAYS must not be negative")
+# Without a broker, `manage.py serve` sends the due deliveries this often.
+KRONVEX_WEBHOOK_POLL_SECONDS = env_float("KRONVEX_WEBHOOK_POLL_SECONDS", 2.0)
+if KRONVEX_WEBHOOK_POLL_SECONDS <= 0 or KRONVEX_WEBHOOK_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "KRONVEX_WEBHOOK_POLL_SECONDS and KRONVEX_WEBHOOK_TIMEOUT_SECONDS must be above 0"
+    )
+KRONVEX_WEBHOOK_LOG_DAYS = env_int("KRONVEX_WEBHOOK_LOG_DAYS", 30, minimum=1)
 
 # Embeddings (memories/embedding.py).
 KRONVEX_EMBEDDER = env_str("KRONVEX_EMBEDDER", "local")
@@ -371,6 +480,7 @@ KRONVEX_EMBEDDING_DIMENSIONS = env_int("KRONVEX_EMBEDDING_DIMENSIONS", 1536, min
 KRONVEX_EMBEDDING_BASE_URL = env_str("KRONVEX_EMBEDDING_BASE_URL") or None
 KRONVEX_EMBEDDING_TIMEOUT = env_float("KRONVEX_EMBEDDING_TIMEOUT", 30.0)
 KRONVEX_EMBEDDING_MAX_RETRIES = env_int("KRONVEX_EMBEDDING_MAX_RETRIES", 2, minimum=0)
+KRONVEX_QUERY_EMBEDDING_TIMEOUT = env_float("KRONVEX_QUERY_EMBEDDING_TIMEOUT", 5.0)
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 
 # Ranking (memories/ranking.py): similarity = (1 - lexical) x vector + lexical x BM25 share,

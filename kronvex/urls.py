@@ -10,6 +10,7 @@ from api.health import healthz_view
 from api.mcp import mcp_view
 from billing.webhooks import stripe_webhook_view
 from dashboard import views as site_views
+from kronvex.csp import API_DOCS_POLICY, with_policy
 
 urlpatterns = [
     path("", site_views.landing_view, name="home"),
@@ -23,8 +24,16 @@ urlpatterns = [
     path("mcp/agents/<str:agent_id>/", mcp_view),
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "api/docs/",
+        with_policy(API_DOCS_POLICY)(SpectacularSwaggerView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
+    path(
+        "api/redoc/",
+        with_policy(API_DOCS_POLICY)(SpectacularRedocView.as_view(url_name="schema")),
+        name="redoc",
+    ),
     path("billing/stripe/webhook", stripe_webhook_view, name="stripe-webhook"),
     path("accounts/", include("allauth.urls")),
     path("dashboard/", include("dashboard.urls")),

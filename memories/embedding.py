@@ -63,6 +63,10 @@ class Embedder(Protocol):
         """Return a (len(texts), dimensions) float32 array of unit-length rows."""
         ...
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One recall query's unit vector, within the short time a recall can wait."""
+        ...
+
     def health(self) -> dict[str, Any]:
         """Return a small JSON-able status dict for /healthz."""
         ...
@@ -420,6 +424,10 @@ class LocalEmbedder:
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled / norms
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query's vector: embedding here cannot hang on a remote server."""
+        return self.embed([text])[0]
+
     def health(self) -> dict[str, Any]:
         """Report whether the ONNX session answers (a two-token run, a few milliseconds)."""
         status: dict[str, Any] = {
@@ -454,6 +462,7 @@ class OpenAIEmbedder:
         timeout: float,
         max_retries: int,
         batch_size: int,
+        query_timeout: float | None = None,
     ) -> None:
         import openai
 
@@ -468,6 +477,10 @@ class OpenAIEmbedder:
             timeout=timeout,
             max_retries=max_retries,
         )
+        # A recall waits for its query's vector once, briefly: when the provider is slow
+        # or down, recall answers from the memories' words instead of hanging.
+        self._query_timeout = min(timeout, query_timeout or timeout)
+        self._query_client = self._client.with_options(timeout=self._query_timeout, max_retries=0)
         url = urlsplit(str(self._client.base_url))
         # Only scheme, host and port: a base URL may carry credentials or tokens.
         self._endpoint = f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else "")
@@ -481,11 +494,25 @@ class OpenAIEmbedder:
             result[start : start + len(chunk)] = self._embed_chunk(chunk)
         return result
 
-    def _embed_chunk(self, chunk: list[str]) -> Vectors:
+    def embed_query(self, text: str) -> np.ndarray:
+        """One request, no retry, at most KRONVEX_QUERY_EMBEDDING_TIMEOUT seconds."""
+        return self._embed_chunk(
+            _check_texts([text]),
+            client=self._query_client,
+            timeout_setting="KRONVEX_QUERY_EMBEDDING_TIMEOUT",
+        )[0]
+
+    def _embed_chunk(
+        self,
+        chunk: list[str],
+        *,
+        client: Any = None,
+        timeout_setting: str = "KRONVEX_EMBEDDING_TIMEOUT",
+    ) -> Vectors:
         import openai
 
         try:
-            response = self._client.embeddings.create(
+            response = (client or self._client).embeddings.create(
                 model=self.model_name, input=chunk, dimensions=self.dimensions
             )
         except openai.APIStatusError as exc:
@@ -493,7 +520,7 @@ class OpenAIEmbedder:
         except openai.APITimeoutError as exc:
             raise EmbeddingError(
                 f"Embedding request to {self._endpoint} timed out; "
-                f"raise KRONVEX_EMBEDDING_TIMEOUT or check the server"
+                f"raise {timeout_setting} or check the server"
             ) from exc
         except openai.APIConnectionError as exc:
             raise EmbeddingError(
@@ -585,6 +612,10 @@ class FakeEmbedder:
         norms[empty] = np.sqrt(self.dimensions)
         return result / norms
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query's vector: embedding here cannot hang on a remote server."""
+        return self.embed([text])[0]
+
     def health(self) -> dict[str, Any]:
         """Always healthy."""
         return {
@@ -648,6 +679,7 @@ def _create_embedder() -> Embedder:
         timeout=float(getattr(settings, "KRONVEX_EMBEDDING_TIMEOUT", 30.0)),
         max_retries=_positive_int_setting("KRONVEX_EMBEDDING_MAX_RETRIES", 2, minimum=0),
         batch_size=batch_size,
+        query_timeout=float(getattr(settings, "KRONVEX_QUERY_EMBEDDING_TIMEOUT", 5.0)),
     )
 
 

@@ -34,3 +34,9 @@ class MemoryAlreadyEmbedded(MemoryServiceError):
     """A retry asked for a memory that has its vector already."""
 
     code = "already_embedded"
+
+
+class SessionNotFound(MemoryServiceError):
+    """No memory of the account holds this session id."""
+
+    code = "session_not_found"

@@ -36,6 +36,10 @@ class Agent(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
+    # Days after which its episodic memories (pinned ones excepted) are erased, counted
+    # from when each was last stated; None keeps them (memories/services.py
+    # memories_retention_purge).
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Raised (from VECTOR_VERSION_SEQUENCE) by every change to the agent's ready vectors,

@@ -17,16 +17,25 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit.models import AuditEvent
+from audit.services import SYSTEM, audit_record
 from billing import quotas
 from billing.models import Account
 from memories import context, periods, ranking, selectors
 from memories.embedding import EmbeddingError, get_embedder
-from memories.exceptions import AgentAlreadyExists, InvalidInput, MemoryAlreadyEmbedded
+from memories.exceptions import (
+    AgentAlreadyExists,
+    InvalidInput,
+    MemoryAlreadyEmbedded,
+    SessionNotFound,
+)
 from memories.models import (
     CONTENT_KEY_SQL,
     VECTOR_VERSION_SEQUENCE,
@@ -34,7 +43,10 @@ from memories.models import (
     EmbeddingStatus,
     Memory,
     MemoryBatch,
+    MemoryType,
 )
+from memories.vector_cache import get_vector_cache
+from webhooks.services import webhooks_emit
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +140,12 @@ def agent_create(
     slug: str | None = None,
     description: str = "",
     metadata: dict[str, Any] | None = None,
+    retention_days: int | None = None,
+    actor: str = SYSTEM,
+    ip: str | None = None,
 ) -> Agent:
-    """Create an agent; its slug is given, or derived from the name."""
+    """Create an agent; its slug is given, or derived from the name. A `retention_days`
+    of 0 or None keeps its memories until deleted."""
     slug = validate_agent_slug(slug) if slug else _free_slug(account, name)
     try:
         with transaction.atomic():
@@ -138,13 +154,23 @@ def agent_create(
             quotas.agent_quota_check(
                 account=locked, agents=Agent.objects.for_account(account).count()
             )
-            return Agent.objects.create(
+            agent = Agent.objects.create(
                 account=account,
                 slug=slug,
                 name=name,
                 description=description,
                 metadata=metadata or {},
+                retention_days=retention_days or None,
             )
+            audit_record(
+                account=account,
+                kind=AuditEvent.Kind.AGENT_CREATED,
+                actor=actor,
+                target=agent.slug,
+                data={"uuid": str(agent.uuid), "retention_days": agent.retention_days},
+                ip=ip,
+            )
+            return agent
     except IntegrityError:
         raise AgentAlreadyExists(
             f"An agent with id {slug!r} already exists in this account.", field="id"
@@ -157,24 +183,53 @@ def agent_update(
     name: str | None = None,
     description: str | None = None,
     metadata: dict[str, Any] | None = None,
+    retention_days: int | None = None,
+    actor: str = SYSTEM,
+    ip: str | None = None,
 ) -> Agent:
+    """Change the fields given; a `retention_days` of 0 keeps memories until deleted."""
     changed = []
     for field, value in (("name", name), ("description", description), ("metadata", metadata)):
         if value is not None:
             setattr(agent, field, value)
             changed.append(field)
+    retention_before = agent.retention_days
+    if retention_days is not None and (retention_days or None) != retention_before:
+        agent.retention_days = retention_days or None
+        changed.append("retention_days")
     if changed:
-        agent.save(update_fields=[*changed, "updated_at"])
+        with transaction.atomic():
+            agent.save(update_fields=[*changed, "updated_at"])
+            if "retention_days" in changed:
+                audit_record(
+                    account=agent.account,
+                    kind=AuditEvent.Kind.AGENT_RETENTION_CHANGED,
+                    actor=actor,
+                    target=agent.slug,
+                    data={"from": retention_before, "to": agent.retention_days},
+                    ip=ip,
+                )
     return agent
 
 
 @transaction.atomic
-def agent_delete(*, agent: Agent) -> int:
-    """Delete the agent and all its memories; returns how many memories went with it."""
-    deleted, _ = Memory.objects.filter(agent=agent).delete()
-    quotas.memories_released(counts={agent.account_id: deleted})
+def agent_delete(*, agent: Agent, actor: str = SYSTEM, ip: str | None = None) -> int:
+    """Delete the agent and all its memories, vectors included; returns how many memories
+    went with it."""
+    erased = _erase(Memory.objects.filter(agent=agent))
+    audit_record(
+        account=agent.account,
+        kind=AuditEvent.Kind.AGENT_DELETED,
+        actor=actor,
+        target=agent.slug,
+        data={"uuid": str(agent.uuid), **_audited_ids(erased)},
+        ip=ip,
+    )
+    agent_pk = agent.pk
     agent.delete()
-    return deleted
+    # The other processes drop their copies within a minute (vector_cache.prune_erased).
+    transaction.on_commit(partial(get_vector_cache().agent_drop, agent_pk))
+    return len(erased)
 
 
 # -- remember --------------------------------------------------------------------
@@ -295,6 +350,7 @@ def remember(
             _supersede(superseded, by=memory)
     if duplicate is not None:
         return memory
+    _memories_stored_emit(agent, [memory])
     if embedded == [1]:
         # The in-process task has just embedded exactly this memory, and nothing else.
         memory.status = EmbeddingStatus.READY
@@ -417,6 +473,9 @@ def remember_batch(
         batch.deduplicated = sum(1 for o in outcomes.values() if o.status == "deduplicated")
         batch.rejected = total - batch.created - batch.deduplicated
         batch.save(update_fields=["created", "deduplicated", "rejected"])
+        _memories_stored_emit(
+            agent, [o.memory for o in outcomes.values() if o.status == "created" and o.memory]
+        )
         size = settings.KRONVEX_EMBEDDING_BATCH_SIZE
         for start in range(0, len(new_ids), size):
             # robust: a broker that cannot take the task must not undo accepted memories.
@@ -465,13 +524,14 @@ def _insert_within_quota(memory: Memory) -> int | None:
             UPDATE billing_account SET memories_held = memories_held + 1
             WHERE id = %s AND NOT EXISTS (SELECT FROM existing)
                 AND ({limit} IS NULL OR memories_held < {limit})
-            RETURNING id
+            RETURNING id, memories_held, {limit} AS memory_limit
         ),
         inserted AS (
             INSERT INTO memories_memory ({columns}) SELECT {placeholders} FROM quota
             RETURNING id
         )
-        SELECT (SELECT id FROM inserted), (SELECT id FROM existing)
+        SELECT (SELECT id FROM inserted), (SELECT id FROM existing),
+            (SELECT memories_held FROM quota), (SELECT memory_limit FROM quota)
     """  # noqa: S608 - columns come from the model, values are parameters
     with connection.cursor() as cursor:
         cursor.execute(
@@ -484,10 +544,11 @@ def _insert_within_quota(memory: Memory) -> int | None:
                 memory.account_id,
                 *limit_params,
                 *limit_params,
+                *limit_params,
                 *values,
             ],
         )
-        inserted, existing = cursor.fetchone()
+        inserted, existing, held, limit_held = cursor.fetchone()
     if existing is not None:
         return int(existing)
     if inserted is None:
@@ -495,6 +556,7 @@ def _insert_within_quota(memory: Memory) -> int | None:
     memory.pk = inserted
     memory._state.adding = False
     memory._state.db = connection.alias
+    quotas.memories_taken(account_id=memory.account_id, held=held, limit=limit_held)
     return None
 
 
@@ -813,7 +875,7 @@ def recall_ranked(
     embedder = get_embedder()
     query_vector: np.ndarray | None
     try:
-        query_vector = embedder.embed([query])[0]
+        query_vector = embedder.embed_query(query)
     except EmbeddingError as exc:
         _query_embedding_failures.happened(exc)
         query_vector = None
@@ -959,12 +1021,19 @@ def memory_update(
 
 
 @transaction.atomic
-def forget(*, memory: Memory) -> None:
-    """Delete one memory for good."""
-    deleted, _ = Memory.objects.filter(pk=memory.pk).delete()
-    quotas.memories_released(counts={memory.account_id: deleted})
-    _vectors_changed(agent_ids={memory.agent_id}, pruned=True)
-    _supersessions_released(agent_ids={memory.agent_id})
+def forget(*, memory: Memory, actor: str = SYSTEM, ip: str | None = None) -> int:
+    """Delete one memory for good; returns how many were deleted (1, or 0 if gone already)."""
+    erased = _erase(Memory.objects.filter(pk=memory.pk))
+    if erased:
+        audit_record(
+            account=memory.account,
+            kind=AuditEvent.Kind.MEMORIES_DELETED,
+            actor=actor,
+            target=memory.agent.slug,
+            data=_audited_ids(erased),
+            ip=ip,
+        )
+    return len(erased)
 
 
 @transaction.atomic
@@ -973,6 +1042,8 @@ def memories_delete(
     agent: Agent,
     session_id: str | None = None,
     memory_ids: Sequence[uuid.UUID] | None = None,
+    actor: str = SYSTEM,
+    ip: str | None = None,
 ) -> int:
     """Delete an agent's memories, or only one session's, or only the given ones;
     returns how many."""
@@ -981,12 +1052,166 @@ def memories_delete(
         memories = memories.filter(session_id=session_id)
     if memory_ids is not None:
         memories = memories.filter(uuid__in=memory_ids)
-    deleted, _ = memories.delete()
-    if deleted:
-        quotas.memories_released(counts={agent.account_id: deleted})
-        _vectors_changed(agent_ids={agent.pk}, pruned=True)
-        _supersessions_released(agent_ids={agent.pk})
-    return deleted
+    erased = _erase(memories)
+    if erased:
+        data = _audited_ids(erased)
+        if session_id is not None:
+            data["session_id"] = session_id
+        audit_record(
+            account=agent.account,
+            kind=AuditEvent.Kind.MEMORIES_DELETED,
+            actor=actor,
+            target=agent.slug,
+            data=data,
+            ip=ip,
+        )
+    return len(erased)
+
+
+@dataclass(frozen=True)
+class SessionErased:
+    """What erasing one end user's session removed: memories per agent id."""
+
+    session_id: str
+    agents: dict[str, int]
+
+    @property
+    def deleted(self) -> int:
+        return sum(self.agents.values())
+
+
+@transaction.atomic
+def session_erase(
+    *, account: Account, session_id: str, actor: str = SYSTEM, ip: str | None = None
+) -> SessionErased:
+    """Delete every memory of the session in all the account's agents, for good;
+    SessionNotFound if none holds it."""
+    erased = _erase(Memory.objects.filter(account=account, session_id=session_id))
+    if not erased:
+        raise SessionNotFound(f"No memory of session {session_id!r} in this account.")
+    slugs = dict(
+        Agent.objects.filter(pk__in={row.agent_id for row in erased}).values_list("pk", "slug")
+    )
+    per_agent = Counter(slugs[row.agent_id] for row in erased)
+    audit_record(
+        account=account,
+        kind=AuditEvent.Kind.SESSION_ERASED,
+        actor=actor,
+        target=session_id,
+        data={**_audited_ids(erased), "agents": dict(sorted(per_agent.items()))},
+        ip=ip,
+    )
+    return SessionErased(session_id=session_id, agents=dict(sorted(per_agent.items())))
+
+
+# Memories deleted per transaction by the retention purge.
+RETENTION_PURGE_CHUNK = 2000
+
+
+def memories_retention_purge(*, now: datetime, chunk_size: int = RETENTION_PURGE_CHUNK) -> int:
+    """Erase the episodic memories that agents with a retention period have held longer
+    than it (counted from when each was last stated; pinned ones stay); how many."""
+    purged = 0
+    agents = Agent.objects.filter(retention_days__isnull=False).select_related("account")
+    for agent in list(agents.order_by("pk")):
+        if agent.retention_days is None:
+            continue
+        cutoff = now - timedelta(days=agent.retention_days)
+        # A memory is never refreshed before it is created: the created_at condition
+        # alone can use the agent's index on it.
+        due = (
+            Memory.objects.filter(
+                agent=agent, type=MemoryType.EPISODIC, pinned=False, created_at__lt=cutoff
+            )
+            .filter(Q(refreshed_at__isnull=True) | Q(refreshed_at__lt=cutoff))
+            .order_by("created_at")
+        )
+        while True:
+            with transaction.atomic():
+                erased = _erase(due[:chunk_size])
+                if erased:
+                    audit_record(
+                        account=agent.account,
+                        kind=AuditEvent.Kind.MEMORIES_PURGED,
+                        actor=SYSTEM,
+                        target=agent.slug,
+                        data={"retention_days": agent.retention_days, **_audited_ids(erased)},
+                    )
+            purged += len(erased)
+            if len(erased) < chunk_size:
+                break
+    if purged:
+        logger.info("retention: purged %d memories past their agents' retention", purged)
+    return purged
+
+
+# -- erasure ---------------------------------------------------------------------------
+
+# Ids named in one audit entry; an entry for more says how many it leaves out.
+MAX_AUDITED_IDS = 1000
+# Erasing up to this many memories drops the stored answers that name one of them; more,
+# all of the account's stored answers (a search per id would cost more than it saves).
+ANSWERS_SEARCHED_IDS = 100
+
+
+@dataclass(frozen=True)
+class _Erased:
+    uuid: uuid.UUID
+    agent_id: int
+    account_id: int
+
+
+def _audited_ids(erased: Sequence[_Erased]) -> dict[str, Any]:
+    """How many memories went, and which: ids only, never content."""
+    ids = sorted(str(row.uuid) for row in erased)
+    data: dict[str, Any] = {"count": len(ids), "ids": ids[:MAX_AUDITED_IDS]}
+    if len(ids) > MAX_AUDITED_IDS:
+        data["ids_omitted"] = len(ids) - MAX_AUDITED_IDS
+    return data
+
+
+def _erase(memories: QuerySet[Memory]) -> list[_Erased]:
+    """DELETE these memories (content, vectors and all) in one statement, and what kept a
+    trace of them: their place in the quota, in the vector copies and supersessions, and
+    the API's stored answers that quote them. Call inside a transaction."""
+    sql, params = memories.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM memories_memory WHERE id IN ({sql})"  # noqa: S608 - the ORM's SQL
+            " RETURNING uuid, agent_id, account_id",
+            params,
+        )
+        erased = [_Erased(*row) for row in cursor.fetchall()]
+    if erased:
+        quotas.memories_released(counts=Counter(row.account_id for row in erased))
+        agent_ids = {row.agent_id for row in erased}
+        _vectors_changed(agent_ids=agent_ids, pruned=True)
+        _supersessions_released(agent_ids=agent_ids)
+        _stored_answers_forget(erased)
+        _memories_deleted_emit(erased)
+    return erased
+
+
+def _stored_answers_forget(erased: Sequence[_Erased]) -> None:
+    """The API keeps the answers of Idempotency-Key requests for 24 hours
+    (api/idempotency.py), and remember's, recall's and inject-context's quote memories:
+    those that name an erased memory go with it. Looked up by name, since memories does
+    not import the API; a retry with one of those keys then runs again."""
+    table = apps.get_model("api", "IdempotencyKey")._meta.db_table
+    accounts = sorted({row.account_id for row in erased})
+    with connection.cursor() as cursor:
+        if len(erased) <= ANSWERS_SEARCHED_IDS:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE account_id = ANY(%s)"  # noqa: S608 - a model's table
+                " AND status_code IS NOT NULL AND response_body LIKE ANY(%s)",
+                [accounts, [f"%{row.uuid}%" for row in erased]],
+            )
+        else:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE account_id = ANY(%s)"  # noqa: S608 - a model's table
+                " AND status_code IS NOT NULL",
+                [accounts],
+            )
 
 
 @transaction.atomic
@@ -1123,3 +1348,62 @@ def _reembed_ids(ids: list[int]) -> tuple[int, dict[int, str]]:
     embedded_first, failures_first = _reembed_ids(ids[:middle])
     embedded_second, failures_second = _reembed_ids(ids[middle:])
     return embedded_first + embedded_second, failures_first | failures_second
+
+
+# -- webhooks ---------------------------------------------------------------------------
+# Events tell which memories, never their content or metadata (fetch them by id): the
+# delivery log keeps payloads, and must not keep a copy of what was erased.
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _memories_stored_emit(agent: Agent, memories: list[Memory]) -> None:
+    """memory.stored to the account's webhooks: one event per call, for its new memories."""
+    if not memories:
+        return
+    webhooks_emit(
+        account_id=agent.account_id,
+        event="memory.stored",
+        data=lambda: {
+            "agent_id": agent.slug,
+            "agent_uuid": str(agent.uuid),
+            "count": len(memories),
+            "memories": [
+                {
+                    "id": str(memory.uuid),
+                    "type": memory.type,
+                    "session_id": memory.session_id,
+                    "pinned": memory.pinned,
+                    "created_at": _iso(memory.created_at),
+                    "expires_at": _iso(memory.expires_at),
+                }
+                for memory in memories
+            ],
+        },
+    )
+
+
+def _memories_deleted_emit(erased: Sequence[_Erased]) -> None:
+    """memory.deleted to the account's webhooks: one event per agent, with the ids."""
+    by_agent: dict[tuple[int, int], list[_Erased]] = {}
+    for row in erased:
+        by_agent.setdefault((row.account_id, row.agent_id), []).append(row)
+    for (account_id, agent_id), rows in by_agent.items():
+        webhooks_emit(
+            account_id=account_id,
+            event="memory.deleted",
+            data=partial(_deleted_data, agent_id, rows),
+        )
+
+
+def _deleted_data(agent_id: int, rows: list[_Erased]) -> dict[str, Any]:
+    # Read inside the deleting transaction: an agent being deleted is still there.
+    slug, agent_uuid = Agent.objects.filter(pk=agent_id).values_list("slug", "uuid").get()
+    ids = _audited_ids(rows)
+    data = {"agent_id": slug, "agent_uuid": str(agent_uuid), "count": ids["count"]}
+    data["memory_ids"] = ids["ids"]
+    if "ids_omitted" in ids:
+        data["memory_ids_omitted"] = ids["ids_omitted"]
+    return data

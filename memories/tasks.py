@@ -4,6 +4,7 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from memories import services
 from memories.embedding import EmbeddingError
@@ -32,6 +33,12 @@ def embed_memories(self: Any, memory_ids: list[int]) -> int:
 @shared_task
 def purge_expired_memories() -> int:
     return services.memories_purge_expired()
+
+
+@shared_task
+def purge_retention() -> int:
+    """Erase the episodic memories past their agent's retention period; how many."""
+    return services.memories_retention_purge(now=timezone.now())
 
 
 @shared_task

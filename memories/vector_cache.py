@@ -29,6 +29,11 @@ see its own uncommitted rows, and may roll back) a stale copy is not refreshed a
 recall takes the SQL path. Each process holds its own copies, least recently used
 first out when `KRONVEX_VECTOR_CACHE_MB` is reached; an agent larger than the whole
 budget is always searched in SQL. `KRONVEX_VECTOR_CACHE_MB=0` turns the cache off.
+
+Erased vectors leave the copies too: a deleted agent's copy is dropped on commit in the
+process that deleted it, and every process, at most once a minute on a search's way,
+drops the copies of agents deleted since and of agents with deletions the copy has not
+caught up with (`prune_erased`), whether or not those agents are searched again.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -79,6 +85,9 @@ _CHANGED_SQL = (
     "tsvector_to_array(search_vector), created_at, status, embedding_model "
     "FROM memories_memory WHERE agent_id = %s AND vector_version > %s"
 )
+_PRUNED_VERSIONS_SQL = "SELECT id, vector_pruned_version FROM memories_agent WHERE id = ANY(%s)"
+# How often each process looks for copies holding erased vectors (prune_erased).
+PRUNE_INTERVAL_SECONDS = 60.0
 _LIVE_IDS_SQL = (
     "SELECT id FROM memories_memory WHERE agent_id = %s AND embedding_model = %s AND status = %s"
 )
@@ -367,6 +376,7 @@ class VectorCache:
         self._too_large: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[int, str], threading.Lock] = {}
+        self._pruned_at = time.monotonic()
 
     @property
     def nbytes(self) -> int:
@@ -381,6 +391,35 @@ class VectorCache:
         with self._lock:
             self._entries.clear()
             self._too_large.clear()
+
+    def agent_drop(self, agent_pk: int) -> None:
+        """Forget the agent's copies (it was deleted)."""
+        with self._lock:
+            for key in [key for key in self._entries if key[0] == agent_pk]:
+                del self._entries[key]
+            for key in [key for key in self._too_large if key[0] == agent_pk]:
+                del self._too_large[key]
+
+    def prune_erased(self) -> int:
+        """Drop the copies of deleted agents and those that still hold deleted memories'
+        vectors; how many were dropped."""
+        self._pruned_at = time.monotonic()
+        with self._lock:
+            held = {key[0]: entry.version for key, entry in self._entries.items()}
+        if not held:
+            return 0
+        with connection.cursor() as cursor:
+            cursor.execute(_PRUNED_VERSIONS_SQL, [sorted(held)])
+            pruned = dict(cursor.fetchall())
+        stale = {pk for pk, version in held.items() if pruned.get(pk, math.inf) > version}
+        dropped = 0
+        with self._lock:
+            for key in [key for key in self._entries if key[0] in stale]:
+                # Only if it has not caught up meanwhile.
+                if pruned.get(key[0], math.inf) > self._entries[key].version:
+                    del self._entries[key]
+                    dropped += 1
+        return dropped
 
     def nearest(
         self,
@@ -403,6 +442,11 @@ class VectorCache:
         (turned off, agent too large, or stale inside a transaction)."""
         if self.budget_bytes <= 0:
             return None
+        if (
+            time.monotonic() - self._pruned_at >= PRUNE_INTERVAL_SECONDS
+            and not connection.in_atomic_block
+        ):
+            self.prune_erased()
         key = (agent.pk, model_name)
         entry, unembedded, lexemes = self._current(key, agent, dimensions, query_text)
         if entry is None:
@@ -440,6 +484,8 @@ class VectorCache:
             )
             row = cursor.fetchone()
         if row is None:
+            # The agent is gone: so are the vectors it held.
+            self.agent_drop(agent.pk)
             return None, True, []
         version, pruned_version, unembedded, lexemes = row
         with self._lock:

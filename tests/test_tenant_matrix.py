@@ -29,6 +29,7 @@ from api.services import api_key_create
 from memories import services
 from memories.models import Agent, Memory, MemoryBatch
 from tests.dashboard.conftest import Owner, make_owner
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -60,11 +61,16 @@ API_ROUTES: dict[str, tuple[dict[str, str], ...]] = {
     "memory-detail": THEIR_MEMORY,
     "memory-retry": THEIR_MEMORY,
     "session-list": THEIR_AGENT,
+    # The account-wide session routes: their session id holds no memory of mine.
+    "session-detail": ({"session_id": "their-session"},),
+    "session-export": ({"session_id": "their-session"},),
+    "export": NO_IDS,
 }
 DASHBOARD_ROUTES: dict[str, tuple[dict[str, str], ...]] = {
     "home": NO_IDS,
     "api-keys": NO_IDS,
     "api-key-revoke": ({"key_id": "their-key"},),
+    "api-key-rotate": ({"key_id": "their-key"},),
     "agents": NO_IDS,
     "agent": THEIR_AGENT,
     "agent-edit": THEIR_AGENT,
@@ -85,6 +91,13 @@ DASHBOARD_ROUTES: dict[str, tuple[dict[str, str], ...]] = {
     "billing-checkout": NO_IDS,
     "billing-portal": NO_IDS,
     "account": NO_IDS,
+    "account-export": NO_IDS,
+    "audit": NO_IDS,
+    "audit-export": NO_IDS,
+    "webhooks": NO_IDS,
+    "webhook": ({"webhook_id": "their-webhook"},),
+    "webhook-test": ({"webhook_id": "their-webhook"},),
+    "webhook-delete": ({"webhook_id": "their-webhook"},),
 }
 # The MCP routes, by their pattern: their ids travel in the path, or without one in the
 # agent header and the tools' arguments ({}), and come back as the tool's error, not a 404.
@@ -118,6 +131,7 @@ class World:
     their_agent: Agent
     their_memory: Memory
     their_batch: MemoryBatch
+    their_webhook: WebhookEndpoint
 
     def ids(self) -> dict[str, str]:
         return {
@@ -127,6 +141,8 @@ class World:
             "their-memory": str(self.their_memory.uuid),
             "their-batch": str(self.their_batch.uuid),
             "their-key": str(self.them.api_key.uuid),
+            "their-webhook": str(self.their_webhook.uuid),
+            "their-session": "s",
         }
 
     def fill(self, case: dict[str, str]) -> dict[str, str]:
@@ -151,6 +167,8 @@ class World:
             ),
             list(ApiKey.objects.filter(account=account).values_list("uuid", "revoked_at")),
             MemoryBatch.objects.filter(account=account).count(),
+            list(WebhookEndpoint.objects.filter(account=account).values_list("uuid", "url")),
+            WebhookDelivery.objects.filter(endpoint__account=account).count(),
         )
 
     def forget_them(self) -> None:
@@ -158,6 +176,7 @@ class World:
         Agent.objects.filter(account=self.them.account).delete()
         MemoryBatch.objects.filter(account=self.them.account).delete()
         ApiKey.objects.filter(account=self.them.account).delete()
+        WebhookEndpoint.objects.filter(account=self.them.account).delete()
 
 
 @pytest.fixture
@@ -177,6 +196,13 @@ def world(db: None, fake_embedder: None) -> World:
         their_agent=their_agent,
         their_memory=their_memory,
         their_batch=their_batch,
+        # Written directly: its URL is never called.
+        their_webhook=WebhookEndpoint.objects.create(
+            account=them.account,
+            url="https://hooks.example.com/theirs",
+            events=["memory.stored"],
+            secret="whsec_theirs",
+        ),
     )
 
 

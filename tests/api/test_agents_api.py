@@ -8,7 +8,16 @@ from memories.models import Agent, Memory
 
 pytestmark = pytest.mark.django_db
 
-AGENT_KEYS = {"id", "uuid", "name", "description", "metadata", "created_at", "updated_at"}
+AGENT_KEYS = {
+    "id",
+    "uuid",
+    "name",
+    "description",
+    "metadata",
+    "retention_days",
+    "created_at",
+    "updated_at",
+}
 
 
 def test_create_agent_with_id_answers_201_and_stores_it(api, account):

@@ -417,7 +417,7 @@ def test_delete_memory_forgets_it(api, agent, memory):
     response = api.delete(f"/api/v1/agents/assistant/memories/{memory.uuid}")
 
     assert response.status_code == 200
-    assert response.json() == {"id": str(memory.uuid), "deleted": True}
+    assert response.json() == {"id": str(memory.uuid), "deleted": True, "memories_deleted": 1}
     assert [str(uuid) for uuid in Memory.objects.values_list("uuid", flat=True)] == [other["id"]]
     again = api.delete(f"/api/v1/agents/assistant/memories/{memory.uuid}")
     assert again.status_code == 404

@@ -13,10 +13,11 @@ pytestmark = pytest.mark.django_db
 
 # Every request of a rate-limited key also counts itself: one upsert in PostgreSQL when
 # no Redis is configured (as here), none with Redis.
-# remember: key, rate limit, agent, INSERT taking the quota (committed alone), then the
-# in-process embedding task's BEGIN, SELECT ... FOR UPDATE, the agent's vector version,
-# the UPDATE that stores the vector, COMMIT. Its result says the memory is ready.
-REMEMBER_QUERIES = 9
+# remember: key, rate limit, agent, INSERT taking the quota (committed alone), the
+# account's webhook endpoints wanting memory.stored (none here), then the in-process
+# embedding task's BEGIN, SELECT ... FOR UPDATE, the agent's vector version, the UPDATE
+# that stores the vector, COMMIT. Its result says the memory is ready.
+REMEMBER_QUERIES = 10
 # recall: key, rate limit, agent, vector search (ids and distances from the covering
 # index), the winners' rows, lexical search of unembedded memories, access UPDATE.
 RECALL_QUERIES = 7

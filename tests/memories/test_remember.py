@@ -69,6 +69,27 @@ def test_recall_falls_back_to_words_when_the_provider_fails(
     assert len(failing_provider.requests) == 3, "the query was really sent"
 
 
+def test_a_hanging_provider_costs_recall_one_short_try_then_words(
+    agent, failing_provider, settings, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = services.remember(agent=agent, content="The deploy is on Friday")
+    failing_provider.behaviour = "slow"
+    failing_provider.delay = 5.0
+    settings.KRONVEX_EMBEDDING_TIMEOUT = 30.0
+    settings.KRONVEX_EMBEDDING_MAX_RETRIES = 2
+    settings.KRONVEX_QUERY_EMBEDDING_TIMEOUT = 0.3
+    reset_embedder()
+    sent = len(failing_provider.requests)
+
+    found = services.recall_ranked(agent=agent, query="when is the deploy?")
+
+    assert found.words_only
+    assert [item.memory.pk for item in found.memories] == [kept.pk]
+    # One request for the query: no retry after its timeout.
+    assert len(failing_provider.requests) == sent + 1
+
+
 def test_memory_waiting_for_its_vector_is_found_by_its_words(agent, fake_embedder):
     waiting = Memory.objects.create(
         account=agent.account,

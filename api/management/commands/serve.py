@@ -22,11 +22,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.utils import timezone
 
 from kronvex.embedded_postgres import EmbeddedPostgres
 from kronvex.process import die_with_parent
 from memories.embedding import get_embedder, prepare_embedder
-from memories.services import memories_purge_expired, memories_sweep
+from memories.services import memories_purge_expired, memories_retention_purge, memories_sweep
+from webhooks.services import webhooks_sweep
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _GRACEFUL_SECONDS = 25
@@ -73,6 +75,8 @@ class Command(BaseCommand):
             # the embeddings that failed for a while are tried again here.
             threading.Thread(target=self._purge_loop, args=(stop,), daemon=True).start()
             threading.Thread(target=self._sweep_loop, args=(stop,), daemon=True).start()
+            # ... and customers' webhooks are sent here, never inside a request.
+            threading.Thread(target=self._webhook_loop, args=(stop,), daemon=True).start()
         database = (
             "external PostgreSQL"
             if settings.DATABASE_URL
@@ -162,6 +166,10 @@ class Command(BaseCommand):
                 memories_purge_expired()
             except Exception:
                 self.stderr.write("purging expired memories failed; will retry")
+            try:
+                memories_retention_purge(now=timezone.now())
+            except Exception:
+                self.stderr.write("purging memories past their retention failed; will retry")
             finally:
                 connections.close_all()
 
@@ -172,5 +180,15 @@ class Command(BaseCommand):
                 memories_sweep()
             except Exception:
                 self.stderr.write("sweeping pending and failed memories failed; will retry")
+            finally:
+                connections.close_all()
+
+    def _webhook_loop(self, stop: threading.Event) -> None:
+        interval = settings.KRONVEX_WEBHOOK_POLL_SECONDS
+        while not stop.wait(interval):
+            try:
+                webhooks_sweep()
+            except Exception:
+                self.stderr.write("sending webhooks failed; will retry")
             finally:
                 connections.close_all()

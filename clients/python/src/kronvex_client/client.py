@@ -420,6 +420,18 @@ class Kronvex(_Settings):
     def list_sessions(self, agent_id: AgentId) -> list[Session]:
         return self._call(endpoints.session_list(agent_id))
 
+    def export_account(self, *, vectors: bool = False) -> dict[str, Any]:
+        """Everything the account holds, as the export's JSON document."""
+        return self._call(endpoints.account_export(vectors=vectors))
+
+    def export_session(self, session_id: str, *, vectors: bool = False) -> dict[str, Any]:
+        """Every memory of one session (an end user) in all the account's agents."""
+        return self._call(endpoints.session_export(session_id, vectors=vectors))
+
+    def erase_session(self, session_id: str) -> int:
+        """Delete every memory of one session in all the account's agents; returns how many."""
+        return self._call(endpoints.session_erase(session_id))
+
 
 class AsyncKronvex(_Settings):
     """The Kronvex API for asyncio: the same methods as `Kronvex`, to be awaited."""
@@ -686,3 +698,12 @@ class AsyncKronvex(_Settings):
 
     async def list_sessions(self, agent_id: AgentId) -> list[Session]:
         return await self._call(endpoints.session_list(agent_id))
+
+    async def export_account(self, *, vectors: bool = False) -> dict[str, Any]:
+        return await self._call(endpoints.account_export(vectors=vectors))
+
+    async def export_session(self, session_id: str, *, vectors: bool = False) -> dict[str, Any]:
+        return await self._call(endpoints.session_export(session_id, vectors=vectors))
+
+    async def erase_session(self, session_id: str) -> int:
+        return await self._call(endpoints.session_erase(session_id))

@@ -340,6 +340,23 @@ def memories_delete(agent_id: str | uuid.UUID, *, session_id: str | None) -> Cal
     )
 
 
+def account_export(*, vectors: bool = False) -> Call[dict[str, Any]]:
+    return Call("GET", "/export", _object, params={"vectors": "true"} if vectors else None)
+
+
+def session_export(session_id: str, *, vectors: bool = False) -> Call[dict[str, Any]]:
+    return Call(
+        "GET",
+        f"/sessions/{_segment(session_id)}/export",
+        _object,
+        params={"vectors": "true"} if vectors else None,
+    )
+
+
+def session_erase(session_id: str) -> Call[int]:
+    return Call("DELETE", f"/sessions/{_segment(session_id)}", _count("deleted"))
+
+
 def session_list(agent_id: str | uuid.UUID) -> Call[list[Session]]:
     def parse(data: Any) -> list[Session]:
         items = _object(data).get("sessions")

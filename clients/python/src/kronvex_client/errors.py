@@ -44,6 +44,12 @@ class AuthenticationError(KronvexError):
     """401: no API key, or a malformed, unknown or revoked one."""
 
 
+class PermissionDeniedError(KronvexError):
+    """403: the API key's scope does not allow this: a read-only key writing
+    (`read_only_key`), or a key limited to agents acting on the whole account
+    (`agent_limited_key`)."""
+
+
 class QuotaExceededError(KronvexError):
     """402: the plan's agent or memory limit is reached; `body` has limit, used and plan."""
 
@@ -93,6 +99,7 @@ _BY_STATUS: dict[int, type[KronvexError]] = {
     400: ValidationError,
     401: AuthenticationError,
     402: QuotaExceededError,
+    403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
     413: ValidationError,

@@ -1216,21 +1216,12 @@ def _stored_answers_forget(erased: Sequence[_Erased]) -> None:
 
 @transaction.atomic
 def memories_purge_expired() -> int:
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        # Exactly the rows deleted, for the quota counts and vector versions.
-        cursor.execute(
-            "DELETE FROM memories_memory WHERE NOT pinned AND expires_at <= %s"
-            " RETURNING account_id, agent_id",
-            [now],
-        )
-        rows = cursor.fetchall()
-    if rows:
-        quotas.memories_released(counts=Counter(account_id for account_id, _ in rows))
-        _vectors_changed(agent_ids={agent_id for _, agent_id in rows}, pruned=True)
-        _supersessions_released(agent_ids={agent_id for _, agent_id in rows})
-        logger.info("purged %d expired memories", len(rows))
-    return len(rows)
+    """Erase the memories whose TTL has run out (pinned ones never expire), as any deletion
+    is: customers' webhooks hear of it, and stored answers quoting them go too."""
+    erased = _erase(Memory.objects.filter(pinned=False, expires_at__lte=timezone.now()))
+    if erased:
+        logger.info("purged %d expired memories", len(erased))
+    return len(erased)
 
 
 # -- re-embedding -----------------------------------------------------------------------

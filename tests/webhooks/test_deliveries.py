@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from billing.models import Account
 from billing.quotas import QuotaExceeded
 from memories import services
-from memories.models import Agent
+from memories.models import Agent, Memory
 from tests.webhooks.conftest import Receiver
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
@@ -111,6 +113,25 @@ def test_deleting_an_agent_reports_its_memories(
     [event] = bodies(receiver)
     assert event["data"]["agent_id"] == "support-bot"
     assert sorted(event["data"]["memory_ids"]) == sorted([str(first.uuid), str(second.uuid)])
+
+
+def test_memories_whose_ttl_ran_out_are_reported_when_purged(
+    agent: Agent, endpoint_for: Register, receiver: Receiver
+) -> None:
+    endpoint_for("memory.deleted")
+    expiring = services.remember(agent=agent, content="The code is 4711", ttl_seconds=60)
+    pinned = services.remember(agent=agent, content="Pinned", ttl_seconds=60, pinned=True)
+    services.remember(agent=agent, content="Kept")
+    Memory.objects.filter(pk__in=[expiring.pk, pinned.pk]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert services.memories_purge_expired() == 1
+    webhooks_sweep()
+
+    [event] = bodies(receiver)
+    assert event["data"]["memory_ids"] == [str(expiring.uuid)]
+    assert sorted(Memory.objects.values_list("content", flat=True)) == ["Kept", "Pinned"]
 
 
 def test_nothing_is_sent_for_what_was_rolled_back(

@@ -1,26 +1,22 @@
 """Production shape: gunicorn and a Celery worker on Redis, an external PostgreSQL: the
 worker embeds memories and delivers (and retries) customers' webhooks."""
 
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import gunicorn
 import pytest
 
+from tests.system.chaos import fresh_database, start_web, start_worker
 from tests.system.processes import (
-    PYTHON,
     SHARED_MODEL_DIR,
     ApiClient,
     PostgresCluster,
     Processes,
     child_env,
     create_api_key,
-    free_port,
     run_manage,
     wait_for_health,
-    wait_for_output,
 )
 from tests.webhooks.conftest import Receiver
 
@@ -40,13 +36,7 @@ def manage_shell(code: str, *, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def external_database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
-    """A fresh database in the test cluster, reached like an external one, by DATABASE_URL."""
-    name = f"kronvex_worker_{secrets.token_hex(4)}"
-    postgres_cluster.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_cluster.url(name)
-    finally:
-        postgres_cluster.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from fresh_database(postgres_cluster)
 
 
 def test_remember_is_embedded_by_a_celery_worker_through_redis(
@@ -77,37 +67,12 @@ def test_remember_is_embedded_by_a_celery_worker_through_redis(
         env=env,
     )
 
-    port = free_port()
-    web = processes.command(
-        "gunicorn",
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "kronvex.wsgi:application",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "-k",
-            "gthread",
-            "--threads",
-            "4",
-            *(["--no-control-socket"] if gunicorn.version_info >= (25, 1) else []),
-        ],
-        env=env,
-    ).start()
-    worker = processes.command(
-        "worker",
-        [PYTHON, "-m", "celery", "-A", "kronvex", "worker", "-l", "info", "-c", "2"],
-        env=env,
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    health = wait_for_health(web, url, timeout=120)
+    web, url = start_web(processes, env)
+    health = wait_for_health(web, url, timeout=30)
     assert health["broker"] == {"status": "ok", "mode": "broker"}
     assert health["database"]["status"] == "ok"
     assert health["embedder"]["backend"] == "local"
-    wait_for_output(worker, " ready.", timeout=120)
+    worker = start_worker(processes, env)
 
     api = ApiClient(url, key)
     memory = api.post(

@@ -119,7 +119,7 @@ def test_a_worker_killed_mid_way_loses_and_duplicates_nothing(
     assert dict(answers.statuses) == {200: count}, answers.unexpected
     assert counts.rows == counts.distinct_contents == count
     assert counts.by_status == {"ready": count}
-    assert second.stop() == 0, second.describe()
+    assert second.stop(timeout=120) == 0, second.describe()
     assert web.stop() == 0, web.describe()
 
 
@@ -179,7 +179,7 @@ def test_remember_answers_while_redis_is_down_and_the_sweeper_finishes_the_work(
     # Logged once per web process, not once per remember.
     assert 1 <= warnings <= 2, web.output(200)
     assert sweeper.stop() == 0, sweeper.describe()
-    assert worker.stop() == 0, worker.describe()
+    assert worker.stop(timeout=120) == 0, worker.describe()
     assert web.stop() == 0, web.describe()
 
 

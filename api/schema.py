@@ -369,6 +369,13 @@ class ScorePartsSerializer(serializers.Serializer):
     newness = serializers.FloatField(
         allow_null=True, help_text="Null when the query does not ask about the present."
     )
+    crowding = serializers.FloatField(
+        allow_null=True,
+        help_text=(
+            "How much more than the other candidates this memory resembles its nearest "
+            "fellow candidates (centred on 0); null when it was not compared by vector."
+        ),
+    )
     similarity = serializers.FloatField()
     recency = serializers.FloatField()
     frequency = serializers.FloatField()
@@ -379,6 +386,7 @@ class RankingWeightsSerializer(serializers.Serializer):
     lexical = serializers.FloatField()
     period = serializers.FloatField()
     newness = serializers.FloatField()
+    crowding = serializers.FloatField()
     similarity = serializers.FloatField()
     recency = serializers.FloatField()
     frequency = serializers.FloatField()

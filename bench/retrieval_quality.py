@@ -428,9 +428,13 @@ GRID_SETTINGS = {
     "ratio": "KRONVEX_RELEVANCE_RATIO",
     "period": "KRONVEX_WEIGHT_PERIOD",
     "newness": "KRONVEX_WEIGHT_NEWNESS",
+    "crowding": "KRONVEX_WEIGHT_CROWDING",
+    "neighbours": "KRONVEX_CROWDING_NEIGHBOURS",
     "midpoint": "KRONVEX_RECENCY_MIDPOINT_DAYS",
     "scale": "KRONVEX_RECENCY_SCALE_DAYS",
 }
+# Settings that take whole numbers.
+WHOLE_SETTINGS = {"neighbours"}
 DEFAULT_GRID = ["lexical=0,0.1,0.2,0.3,0.5"]
 
 
@@ -443,7 +447,13 @@ def parse_grid(specs: list[str]) -> list[dict[str, float]]:
             raise SystemExit(
                 f"--tune takes NAME=V1,V2,... with NAME one of {sorted(GRID_SETTINGS)}"
             )
-        axes.append([(name, float(value)) for value in values.split(",")])
+        kind = int if name in WHOLE_SETTINGS else float
+        try:
+            axes.append([(name, kind(value)) for value in values.split(",")])
+        except ValueError:
+            raise SystemExit(
+                f"--tune {name} takes {kind.__name__} values, not {values!r}"
+            ) from None
     return [dict(combination) for combination in itertools.product(*axes)]
 
 

@@ -498,6 +498,10 @@ KRONVEX_RELEVANCE_RATIO = env_float("KRONVEX_RELEVANCE_RATIO", 0.6)
 # inside the period a query names, and to being newer when it asks about the present.
 KRONVEX_WEIGHT_PERIOD = env_float("KRONVEX_WEIGHT_PERIOD", 0.3)
 KRONVEX_WEIGHT_NEWNESS = env_float("KRONVEX_WEIGHT_NEWNESS", 0.2)
+# A candidate that resembles its nearest fellow candidates more than they resemble theirs
+# loses this share of that excess from its similarity (the hubness correction).
+KRONVEX_WEIGHT_CROWDING = env_float("KRONVEX_WEIGHT_CROWDING", 0.5)
+KRONVEX_CROWDING_NEIGHBOURS = env_int("KRONVEX_CROWDING_NEIGHBOURS", 5, minimum=1)
 # Per process: recall searches recently used agents' vectors in memory, exactly
 # (memories/vector_cache.py); 0 turns it off and every recall scans in PostgreSQL.
 KRONVEX_VECTOR_CACHE_MB = env_int("KRONVEX_VECTOR_CACHE_MB", 256, minimum=0)

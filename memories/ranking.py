@@ -1,5 +1,6 @@
 """Confidence scoring: pure functions over plain dataclasses, `now` passed in.
 
+    vector     = cosine - w_c * crowding                               (when the pool has vectors)
     similarity = (1 - w_l) * vector + w_l * lexical                   (the fused relevance)
     similarity = (1 - w_p) * similarity + w_p * period        when the query names a period
     similarity = (1 - w_n) * similarity + w_n * newness       when it asks about the present
@@ -7,6 +8,12 @@
 
 - vector: cosine similarity of query and memory, clipped to [0, 1]; None while the
   memory waits for its vector, when its similarity is its lexical score alone.
+- crowding: how much more the memory resembles its `crowding_neighbours` nearest fellow
+  candidates than the pool's memories do on average (mean cosine to them, less the pool's
+  mean of that). Generic memories ("Sounds good, thanks!") sit near many others and near
+  every query: this is the hubness correction of cross-domain similarity local scaling
+  (CSLS). Centred on the pool, it moves similarities down for crowded memories and up for
+  distinctive ones, so a threshold keeps its meaning.
 - lexical: the memory's BM25 score for the query's words over the agent's memories,
   as a share of what a memory holding every query word would score (memories/lexical.py),
   in [0, 1]. `w_l` is the lexical weight of the fusion.
@@ -29,6 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+import numpy as np
+
 NON_DECAYING_TYPES = frozenset({"semantic", "procedural"})
 _SECONDS_PER_DAY = 86_400.0
 
@@ -45,16 +54,20 @@ class RankingWeights:
     relevance_ratio: float = 0.6
     period: float = 0.3
     newness: float = 0.2
+    crowding: float = 0.5
+    crowding_neighbours: int = 5
 
     def __post_init__(self) -> None:
         parts = (self.similarity, self.recency, self.frequency)
         if any(part < 0 for part in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
             raise ValueError(f"ranking weights must be >= 0 and sum to 1, got {parts}")
-        for name in ("lexical", "period", "newness", "relevance_ratio"):
+        for name in ("lexical", "period", "newness", "relevance_ratio", "crowding"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"the {name} weight must be in [0, 1], got {getattr(self, name)}")
         if self.recency_scale_days <= 0 or self.frequency_saturation < 1:
             raise ValueError("recency_scale_days must be > 0 and frequency_saturation >= 1")
+        if self.crowding_neighbours < 1:
+            raise ValueError("crowding_neighbours must be >= 1")
         # NaN passes every comparison above and would make every recency NaN.
         if not (
             math.isfinite(self.recency_midpoint_days) and math.isfinite(self.recency_scale_days)
@@ -76,6 +89,8 @@ class Candidate:
     superseded: bool = False
     # Whether the memory was made inside the period the query names; None if it names none.
     in_period: bool | None = None
+    # How much more than its fellow candidates it resembles them; None without a vector.
+    crowding: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,7 @@ class Score:
     lexical: float = 0.0
     period: float | None = None
     newness: float | None = None
+    crowding: float | None = None
 
 
 def unit_score(value: float) -> float:
@@ -104,12 +120,15 @@ def relevance(
     weights: RankingWeights,
     in_period: bool | None = None,
     newness: float | None = None,
+    crowding: float | None = None,
 ) -> float:
     """The fused similarity of a memory to the query; its lexical score stands for the
     vector's while it has none, so that a memory is findable the moment it is stored."""
     if vector is None:
         fused = unit_score(lexical)
     else:
+        if crowding is not None and math.isfinite(crowding):
+            vector -= weights.crowding * crowding
         fused = (1.0 - weights.lexical) * unit_score(vector) + weights.lexical * unit_score(lexical)
     if in_period is not None:
         fused = (1.0 - weights.period) * fused + weights.period * float(in_period)
@@ -154,6 +173,7 @@ def score(
         weights=weights,
         in_period=candidate.in_period,
         newness=newness,
+        crowding=candidate.crowding,
     )
     recency = recency_score(
         memory_type=candidate.type,
@@ -175,6 +195,7 @@ def score(
         lexical=unit_score(candidate.lexical),
         period=None if candidate.in_period is None else float(candidate.in_period),
         newness=None if newness is None else unit_score(newness),
+        crowding=candidate.crowding,
     )
 
 
@@ -185,6 +206,23 @@ C = TypeVar("C", bound=Candidate)
 class Ranked(Generic[C]):
     candidate: C
     score: Score
+
+
+def crowding_scores(vectors: np.ndarray, neighbours: int) -> np.ndarray:
+    """Each row's mean cosine similarity to its `neighbours` most similar other rows, less
+    the mean of that over the rows (0 for every row when there are fewer than two)."""
+    count = len(vectors)
+    if count < 2:
+        return np.zeros(count)
+    matrix = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = matrix / np.where(norms > 0, norms, 1.0)
+    similarities = matrix @ matrix.T
+    np.fill_diagonal(similarities, -np.inf)
+    nearest = min(neighbours, count - 1)
+    closest = np.partition(similarities, count - nearest, axis=1)[:, count - nearest :]
+    crowding = closest.mean(axis=1)
+    return crowding - crowding.mean()
 
 
 def newness_scores(candidates: list[C]) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
@@ -51,9 +52,10 @@ from webhooks.services import webhooks_emit
 logger = logging.getLogger(__name__)
 
 AGENT_SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# Recall looks at this many times top_k by relevance before ranking by confidence.
+# Recall looks at this many times top_k by relevance before ranking by confidence, and at
+# no fewer than MIN_CANDIDATES: the pool whose crowding (memories/ranking.py) is measured.
 CANDIDATES_PER_RESULT = 4
-MIN_CANDIDATES = 20
+MIN_CANDIDATES = 40
 
 
 def ranking_weights() -> ranking.RankingWeights:
@@ -68,6 +70,8 @@ def ranking_weights() -> ranking.RankingWeights:
         relevance_ratio=settings.KRONVEX_RELEVANCE_RATIO,
         period=settings.KRONVEX_WEIGHT_PERIOD,
         newness=settings.KRONVEX_WEIGHT_NEWNESS,
+        crowding=settings.KRONVEX_WEIGHT_CROWDING,
+        crowding_neighbours=settings.KRONVEX_CROWDING_NEIGHBOURS,
     )
 
 
@@ -889,10 +893,12 @@ def recall_ranked(
         lexical_weight=weights.lexical,
         session_id=session_id,
         memory_type=memory_type,
-        with_vectors=with_vectors,
+        with_vectors=with_vectors or weights.crowding > 0,
         period=periods.named_period(query, now=now),
         period_weight=weights.period,
     )
+    if weights.crowding > 0:
+        candidates = _with_crowding(candidates, neighbours=weights.crowding_neighbours)
     ranked = ranking.rank(
         candidates,
         now=now,
@@ -905,13 +911,39 @@ def recall_ranked(
         ranked = [item for item in ranked if item.score.similarity >= threshold]
     ranked = ranked[:top_k]
     recalled = [
-        Recalled(memory=item.candidate.memory, score=item.score, embedding=item.candidate.embedding)
+        Recalled(
+            memory=item.candidate.memory,
+            score=item.score,
+            embedding=item.candidate.embedding if with_vectors else None,
+        )
         for item in ranked
         if item.candidate.memory is not None
     ]
     if count_access:
         _count_access([item.memory for item in recalled], now=now)
     return Recall(memories=recalled, words_only=query_vector is None)
+
+
+def _with_crowding(
+    candidates: list[selectors.RecallCandidate], *, neighbours: int
+) -> list[selectors.RecallCandidate]:
+    """The candidates, those the query's vector was compared with given their crowding
+    among each other (memories/ranking.py)."""
+    compared = [
+        index
+        for index, candidate in enumerate(candidates)
+        if candidate.vector is not None and candidate.embedding is not None
+    ]
+    if len(compared) < 2:
+        return candidates
+    crowding = ranking.crowding_scores(
+        np.array([candidates[index].embedding for index in compared], dtype=np.float32),
+        neighbours,
+    )
+    result = list(candidates)
+    for index, value in zip(compared, crowding, strict=True):
+        result[index] = dataclasses.replace(candidates[index], crowding=float(value))
+    return result
 
 
 def _count_access(memories: list[Memory], *, now: datetime) -> None:

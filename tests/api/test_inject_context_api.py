@@ -7,6 +7,7 @@ import pytest
 
 from memories.context import estimate_tokens
 from memories.models import Memory
+from tests.api.test_recall_api import RANKING_WEIGHTS
 
 pytestmark = pytest.mark.django_db
 
@@ -211,14 +212,7 @@ def test_inject_context_with_explain_shows_each_used_memorys_score_parts(api, ag
 
     body = inject(api, query="Kyoto ryokan", explain=True)
 
-    assert set(body["weights"]) == {
-        "lexical",
-        "period",
-        "newness",
-        "similarity",
-        "recency",
-        "frequency",
-    }
+    assert set(body["weights"]) == RANKING_WEIGHTS
     parts = body["memories"][0]["explain"]
     assert parts["lexical"] > 0
     assert parts["final"] == body["memories"][0]["confidence"]

@@ -312,6 +312,17 @@ def test_recall_with_a_body_that_is_not_a_json_object_is_400(api, agent, raw_bod
     assert Memory.objects.get().access_count == 0
 
 
+RANKING_WEIGHTS = {
+    "lexical",
+    "period",
+    "newness",
+    "crowding",
+    "similarity",
+    "recency",
+    "frequency",
+}
+
+
 def test_recall_with_explain_returns_every_score_part_and_the_weights(api, agent):
     api.remember(agent, "Priya recommended a ryokan near the station in Kyoto")
     api.remember(agent, "We stayed at a quiet hotel by the river in Osaka")
@@ -320,26 +331,21 @@ def test_recall_with_explain_returns_every_score_part_and_the_weights(api, agent
 
     body = response.json()
     weights = body["weights"]
-    assert set(weights) == {"lexical", "period", "newness", "similarity", "recency", "frequency"}
+    assert set(weights) == RANKING_WEIGHTS
     first = body["memories"][0]
     parts = first["explain"]
-    assert set(parts) == {
-        "vector",
-        "lexical",
-        "period",
-        "newness",
-        "similarity",
-        "recency",
-        "frequency",
-        "final",
-    }
+    assert set(parts) == RANKING_WEIGHTS | {"vector", "final"}
     assert first["content"].startswith("Priya")
     assert parts["lexical"] > 0
     # The query names no period and does not ask about the present.
     assert parts["period"] is None
     assert parts["newness"] is None
+    # Two candidates are each other's nearest: equally crowded, so centred on 0.
+    assert [item["explain"]["crowding"] for item in body["memories"]] == pytest.approx([0, 0])
     assert parts["similarity"] == pytest.approx(
-        (1 - weights["lexical"]) * parts["vector"] + weights["lexical"] * parts["lexical"], abs=1e-5
+        (1 - weights["lexical"]) * (parts["vector"] - weights["crowding"] * parts["crowding"])
+        + weights["lexical"] * parts["lexical"],
+        abs=1e-5,
     )
     assert parts["final"] == first["confidence"]
     assert parts["final"] == pytest.approx(
@@ -387,6 +393,36 @@ def test_recall_asked_about_the_present_prefers_the_newest_statement(api, agent)
     assert [item["explain"]["newness"] for item in body["memories"]] == pytest.approx(
         [1.0, 69 / 186, 0.0]
     )
+
+
+def test_recall_ranks_a_distinctive_memory_above_generic_ones_that_resemble_each_other(
+    api, agent, settings
+):
+    for content in (
+        "A strong espresso gets me going before work.",
+        "Good morning! Thanks, that helps.",
+        "Morning! Thanks, that helps a lot.",
+        "Good morning, thanks for the help.",
+        "Thanks, good morning to you too.",
+        "Morning, that helps, thank you.",
+    ):
+        api.remember(agent, content)
+    query = {"query": "What do I drink in the morning?", "top_k": 6, "explain": True}
+
+    body = api.post(URL, query).json()
+
+    first = body["memories"][0]
+    assert first["content"] == "A strong espresso gets me going before work."
+    # The chit-chat resembles itself: the espresso memory is the least crowded candidate.
+    crowding = [item["explain"]["crowding"] for item in body["memories"]]
+    assert first["explain"]["crowding"] == min(crowding) < 0
+    assert sum(crowding) == pytest.approx(0, abs=1e-5)
+    # By its cosine alone a generic greeting comes first.
+    assert max(body["memories"], key=lambda item: item["explain"]["vector"]) != first
+
+    settings.KRONVEX_WEIGHT_CROWDING = 0.0
+    unweighted = api.post(URL, query).json()["memories"]
+    assert unweighted[0]["content"] == "Morning! Thanks, that helps a lot."
 
 
 def test_recall_explains_nothing_unless_asked(api, agent):

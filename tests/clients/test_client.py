@@ -155,6 +155,10 @@ def test_recall_filters_and_explains(client: Kronvex, agent: AgentRow) -> None:
     assert explanation.final == recalled[0].confidence
     assert explanation.similarity == recalled[0].similarity
     assert recalled.weights is not None and set(recalled.weights) >= {"similarity", "recency"}
+    # Compared with no other candidate by vector, it has no crowding; two have each other.
+    assert explanation.crowding is None
+    both = client.recall("assistant", "favourite colour", explain=True)
+    assert [memory.explain.crowding for memory in both if memory.explain] == pytest.approx([0, 0])
 
 
 def test_inject_context_returns_prompt_text_within_the_budget(

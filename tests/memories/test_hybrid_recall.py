@@ -56,6 +56,7 @@ def test_at_lexical_weight_0_similarity_is_the_vectors_and_lexical_is_still_expl
 ):
     settings.KRONVEX_WEIGHT_LEXICAL = 0.0
     settings.KRONVEX_WEIGHT_PERIOD = 0.0  # the query names March 2025
+    settings.KRONVEX_WEIGHT_CROWDING = 0.0
     recalled = services.recall(
         agent=agent, query="What did I buy in March 2025?", top_k=8, count_access=False
     )

@@ -81,6 +81,8 @@ def weights(draw: st.DrawFn) -> RankingWeights:
         relevance_ratio=draw(unit),
         period=draw(unit),
         newness=draw(unit),
+        crowding=draw(unit),
+        crowding_neighbours=draw(st.integers(min_value=1, max_value=100)),
     )
 
 
@@ -94,6 +96,7 @@ candidates = st.builds(
     lexical=any_float,
     superseded=st.booleans(),
     in_period=st.none() | st.booleans(),
+    crowding=st.none() | any_float,
 )
 # Candidates that tie often: few distinct values, so that the order's tie-breaks matter.
 TWO_DATES = [datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)]

@@ -3,9 +3,18 @@
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
-from memories.ranking import Candidate, RankingWeights, frequency_score, rank, recency_score, score
+from memories.ranking import (
+    Candidate,
+    RankingWeights,
+    crowding_scores,
+    frequency_score,
+    rank,
+    recency_score,
+    score,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 # Vector similarity alone: the fusion with lexical scores has tests of its own.
@@ -257,7 +266,63 @@ def test_asked_about_the_present_newer_candidates_gain_by_their_place_between_ol
     assert [item.score.similarity for item in unasked] == pytest.approx([0.8] * 3)
 
 
-@pytest.mark.parametrize("name", ["period", "newness"])
-def test_the_time_weights_must_lie_in_the_unit_interval(name):
+def test_crowding_is_the_mean_similarity_to_the_nearest_other_rows_centred_on_the_pool():
+    # Three rows close together and one far from them, unnormalised on purpose.
+    vectors = np.array([[1.0, 0.0], [2.0, 0.2], [0.9, -0.1], [0.0, 3.0]])
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosines = unit @ unit.T
+    nearest = [
+        (cosines[0, 1] + cosines[0, 2]) / 2,
+        (cosines[1, 0] + cosines[1, 2]) / 2,
+        (cosines[2, 0] + cosines[2, 1]) / 2,
+        (cosines[3, 1] + cosines[3, 0]) / 2,
+    ]
+
+    crowding = crowding_scores(vectors, neighbours=2)
+
+    assert crowding == pytest.approx(np.array(nearest) - np.mean(nearest))
+    assert crowding[3] < 0 < min(crowding[:3])
+    assert crowding.sum() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_crowding_asks_for_no_more_neighbours_than_there_are_other_rows():
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    assert crowding_scores(vectors, neighbours=50) == pytest.approx(
+        crowding_scores(vectors, neighbours=2)
+    )
+    assert crowding_scores(vectors[:1], neighbours=5).tolist() == [0.0]
+    assert crowding_scores(np.zeros((0, 2)), neighbours=5).tolist() == []
+    # A zero vector resembles nothing; it does not make every score NaN.
+    assert np.isfinite(crowding_scores(np.array([[0.0, 0.0], [1.0, 0.0]]), neighbours=1)).all()
+
+
+def test_a_crowded_memory_loses_its_weighted_crowding_and_a_distinctive_one_gains():
+    weights = RankingWeights(lexical=0.0, crowding=0.5)
+    generic = Candidate(vector=0.6, type="semantic", created_at=NOW, access_count=0, crowding=0.2)
+    distinctive = Candidate(
+        vector=0.55, type="semantic", created_at=NOW, access_count=0, crowding=-0.2
+    )
+
+    ranked = rank([generic, distinctive], now=NOW, weights=weights, limit=2)
+
+    assert [item.candidate for item in ranked] == [distinctive, generic]
+    assert ranked[0].score.similarity == pytest.approx(0.55 + 0.5 * 0.2)
+    assert ranked[1].score.similarity == pytest.approx(0.6 - 0.5 * 0.2)
+    assert (ranked[0].score.crowding, ranked[0].score.vector) == (-0.2, 0.55)
+    unweighted = rank(
+        [generic, distinctive], now=NOW, weights=RankingWeights(lexical=0.0, crowding=0.0), limit=2
+    )
+    assert [item.candidate for item in unweighted] == [generic, distinctive]
+
+
+@pytest.mark.parametrize("name", ["period", "newness", "crowding"])
+def test_the_period_newness_and_crowding_weights_must_lie_in_the_unit_interval(name):
     with pytest.raises(ValueError):
         RankingWeights(**{name: -0.1})
+    with pytest.raises(ValueError):
+        RankingWeights(**{name: 1.5})
+
+
+def test_crowding_needs_at_least_one_neighbour():
+    with pytest.raises(ValueError, match="crowding_neighbours"):
+        RankingWeights(crowding_neighbours=0)

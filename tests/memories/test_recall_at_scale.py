@@ -113,6 +113,7 @@ def brute_force(agent: Agent, query: str, top_k: int) -> list[tuple[str, float]]
     )
     limit = max(services.MIN_CANDIDATES, top_k * services.CANDIDATES_PER_RESULT)
     nearest = np.argsort(-relevance, kind="stable")[:limit]
+    crowding = ranking.crowding_scores(matrix[nearest], weights.crowding_neighbours)
     candidates = [
         ranking.Candidate(
             vector=float(similarities[i]),
@@ -121,8 +122,9 @@ def brute_force(agent: Agent, query: str, top_k: int) -> list[tuple[str, float]]
             created_at=memories[i].created_at,
             access_count=memories[i].access_count,
             pinned=memories[i].pinned,
+            crowding=float(crowded),
         )
-        for i in nearest
+        for i, crowded in zip(nearest, crowding, strict=True)
     ]
     by_candidate = {id(c): memories[i] for c, i in zip(candidates, nearest, strict=True)}
     ranked = ranking.rank(

@@ -135,7 +135,7 @@ def test_reembed_agent_gives_its_memories_the_new_model_and_recall_finds_them_ag
     }
     found = services.recall(agent=helper, query=TEXTS[2], top_k=1)
     assert [item.memory.content for item in found] == [TEXTS[2]]
-    assert found[0].score.similarity == pytest.approx(1.0, abs=1e-5)
+    assert found[0].score.vector == pytest.approx(1.0, abs=1e-5)
     assert state(old_model_memories["sibling"]) == sibling_before
     assert state(old_model_memories["stranger"]) == stranger_before
     assert "Marked 5 memories of agent helper" in stdout

@@ -131,6 +131,8 @@ class Explanation:
     frequency: float
     final: float
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Last, with a default: servers before it do not send it.
+    crowding: float | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Explanation:
@@ -148,6 +150,7 @@ class Explanation:
             frequency=_float(data.get("frequency")),
             final=_float(data.get("final")),
             raw=data,
+            crowding=optional("crowding"),
         )
 
 

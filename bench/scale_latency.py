@@ -752,9 +752,9 @@ def exactness(
                 agent, query, query_vector, model, RECALL_TOP_K, lexical_weight
             )
             times.append((time.perf_counter() - t0) * 1000)
-            at_k.append(len(truth & {c.memory.pk for c in found}) / len(truth))
+            at_k.append(len(truth & {c.memory_id for c in found}) / len(truth))
             pool = candidate_search(agent, query, query_vector, model, pool_size, lexical_weight)
-            in_pool.append(len(truth & {c.memory.pk for c in pool}) / len(truth))
+            in_pool.append(len(truth & {c.memory_id for c in pool}) / len(truth))
         return {
             "queries": queries_used,
             "lexical_weight": lexical_weight,

@@ -145,7 +145,10 @@ def session_list(*, agent: Agent) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RecallCandidate(Candidate):
-    memory: Memory | None = None
+    """What ranking needs of a memory; its whole row is read for the winners only
+    (`memories_by_id`)."""
+
+    memory_id: int = 0
     embedding: Sequence[float] | np.ndarray | None = None
 
 
@@ -202,8 +205,8 @@ def _row_query(with_vectors: bool) -> _RowQuery:
     )
 
 
-def _memories_by_id(ids: list[int], *, with_vectors: bool) -> dict[int, Memory]:
-    """The candidates' rows, read with one plain query: on recall's hot path the ORM's
+def memories_by_id(ids: list[int], *, with_vectors: bool = False) -> dict[int, Memory]:
+    """Recall's winners' rows, read with one plain query: on recall's hot path the ORM's
     query building and row handling cost more than PostgreSQL's part."""
     if not ids:
         return {}
@@ -303,27 +306,72 @@ def recall_candidates(
             period=period,
             period_weight=period_weight,
         )
-    # Two steps: the most relevant ids, then the winners' rows.
-    rows = _memories_by_id(list(scored), with_vectors=with_vectors and found is None)
+    # Two steps: the most relevant ids, then what ranking needs of them.
+    facts = _ranking_facts(list(scored), with_vectors=with_vectors and found is None)
     return [
         RecallCandidate(
             vector=similarity,
             lexical=lexical_score,
-            type=rows[pk].type,
+            type=facts[pk].type,
             # Recency counts from the last time the memory was stated.
-            created_at=rows[pk].refreshed_at or rows[pk].created_at,
-            access_count=rows[pk].access_count,
-            pinned=rows[pk].pinned,
-            superseded=rows[pk].superseded_by is not None,
-            in_period=None if period is None else rows[pk].created_at in period,
-            memory=rows[pk],
+            created_at=facts[pk].refreshed_at or facts[pk].created_at,
+            access_count=facts[pk].access_count,
+            pinned=facts[pk].pinned,
+            superseded=facts[pk].superseded,
+            in_period=None if period is None else facts[pk].created_at in period,
+            memory_id=pk,
             embedding=(
-                (vectors[pk] if pk in vectors else rows[pk].embedding) if with_vectors else None
+                (vectors[pk] if pk in vectors else facts[pk].embedding) if with_vectors else None
             ),
         )
         for pk, (similarity, lexical_score) in scored.items()
-        if pk in rows  # deleted between the two steps
+        if pk in facts  # deleted between the two steps
     ]
+
+
+@dataclass(frozen=True)
+class _RankingFacts:
+    type: str
+    created_at: datetime
+    refreshed_at: datetime | None
+    access_count: int
+    pinned: bool
+    superseded: bool
+    embedding: Any
+
+
+def _ranking_facts(ids: list[int], *, with_vectors: bool) -> dict[int, _RankingFacts]:
+    """What ranking needs of each candidate, without the content and metadata that only
+    the winners' rows carry to the response."""
+    if not ids:
+        return {}
+    table = Memory._meta.db_table
+    embedding = Memory._meta.get_field("embedding")
+    # Column names come from the model, never from input; ids travel as a parameter.
+    sql = (
+        "SELECT id, type, created_at, refreshed_at, access_count, pinned, "  # noqa: S608
+        f"superseded_by IS NOT NULL{', embedding' if with_vectors else ''} "
+        f"FROM {table} WHERE id = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
+        rows = cursor.fetchall()
+    converters = embedding.get_db_converters(connection) if with_vectors else []
+    facts = {}
+    for row in rows:
+        vector = row[7] if with_vectors else None
+        for convert in converters:
+            vector = convert(vector, None, connection)
+        facts[row[0]] = _RankingFacts(
+            type=row[1],
+            created_at=row[2],
+            refreshed_at=row[3],
+            access_count=row[4],
+            pinned=row[5],
+            superseded=row[6],
+            embedding=vector,
+        )
+    return facts
 
 
 def query_lexemes(query: str) -> list[str]:

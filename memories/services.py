@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -909,16 +910,20 @@ def recall_ranked(
     if threshold is not None:
         # On the fused similarity, the score the results report.
         ranked = [item for item in ranked if item.score.similarity >= threshold]
-    ranked = ranked[:top_k]
-    recalled = [
-        Recalled(
-            memory=item.candidate.memory,
-            score=item.score,
-            embedding=item.candidate.embedding if with_vectors else None,
-        )
-        for item in ranked
-        if item.candidate.memory is not None
-    ]
+    recalled: list[Recalled] = []
+    # The winners' rows; one deleted since it was ranked gives its place to the next.
+    while ranked and len(recalled) < top_k:
+        batch, ranked = ranked[: top_k - len(recalled)], ranked[top_k - len(recalled) :]
+        rows = selectors.memories_by_id([item.candidate.memory_id for item in batch])
+        recalled += [
+            Recalled(
+                memory=rows[item.candidate.memory_id],
+                score=item.score,
+                embedding=item.candidate.embedding if with_vectors else None,
+            )
+            for item in batch
+            if item.candidate.memory_id in rows
+        ]
     if count_access:
         _count_access([item.memory for item in recalled], now=now)
     return Recall(memories=recalled, words_only=query_vector is None)
@@ -946,20 +951,54 @@ def _with_crowding(
     return result
 
 
+# Inside a request, the access counts a recall adds are written once the response has
+# gone (request_finished): the client does not wait for them. Elsewhere (tasks, commands,
+# the MCP stdio server) they are written at once.
+_deferred_accesses: ContextVar[list[tuple[list[int], datetime]] | None] = ContextVar(
+    "kronvex_deferred_accesses", default=None
+)
+
+
+def defer_access_counts(**kwargs: Any) -> None:
+    """`request_started` receiver: this request's access counts wait for its end."""
+    _deferred_accesses.set([])
+
+
+def write_deferred_access_counts(**kwargs: Any) -> None:
+    """`request_finished` receiver: write the access counts the request deferred. Never
+    raises: the response is already sent, and a lost count only ranks a memory lower."""
+    pending = _deferred_accesses.get()
+    _deferred_accesses.set(None)
+    for ids, now in pending or []:
+        try:
+            _write_access(ids, now=now)
+        except Exception:
+            logger.exception("could not count %d recalled memories' accesses", len(ids))
+
+
 def _count_access(memories: list[Memory], *, now: datetime) -> None:
     if not memories:
         return
+    ids = [memory.pk for memory in memories]
+    pending = _deferred_accesses.get()
+    if pending is None:
+        _write_access(ids, now=now)
+    else:
+        pending.append((ids, now))
+    for memory in memories:
+        memory.access_count += 1
+        memory.last_accessed_at = now
+
+
+def _write_access(ids: list[int], *, now: datetime) -> None:
     # A plain statement: on recall's hot path the ORM's UPDATE building costs more than
     # PostgreSQL's part.
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE memories_memory SET access_count = access_count + 1, last_accessed_at = %s "
             "WHERE id = ANY(%s)",
-            [now, [memory.pk for memory in memories]],
+            [now, ids],
         )
-    for memory in memories:
-        memory.access_count += 1
-        memory.last_accessed_at = now
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 # that stores the vector, COMMIT. Its result says the memory is ready.
 REMEMBER_QUERIES = 10
 # recall: key, rate limit, agent, vector search (ids and distances from the covering
-# index), the winners' rows, lexical search of unembedded memories, access UPDATE.
-RECALL_QUERIES = 7
+# index), the candidates' ranking facts, lexical search of unembedded memories, the
+# winners' rows, access UPDATE (once the response is written, still within the request).
+RECALL_QUERIES = 8
 
 
 @pytest.fixture
@@ -76,9 +77,10 @@ def test_inject_context_runs_as_many_queries_as_recall(
 
 
 # recall from a current in-process copy of the agent's vectors: key, rate limit, agent,
-# the agent's vector versions (and whether any memory waits for a vector), the winners'
-# rows, access UPDATE. No vector scan and, with every memory embedded, no lexical fallback.
-RECALL_FROM_COPY_QUERIES = 6
+# the agent's vector versions (and whether any memory waits for a vector), the candidates'
+# ranking facts, the winners' rows, access UPDATE. No vector scan and, with every memory
+# embedded, no lexical fallback.
+RECALL_FROM_COPY_QUERIES = 7
 
 
 @pytest.mark.django_db(transaction=True)

@@ -157,3 +157,29 @@ def test_expired_memories_are_purged_and_pinned_ones_kept(agent, fake_embedder):
 def test_ttl_days_and_seconds_cannot_both_be_given():
     with pytest.raises(services.InvalidInput):
         services.expiry(now=timezone.now(), ttl_days=1, ttl_seconds=5)
+
+
+def test_inside_a_request_recall_counts_its_accesses_once_the_request_has_finished(agent):
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    services.remember(agent=agent, content="The user likes green tea")
+    # As Django's test client does: the test's connection stays open across the signals.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        request_started.send(sender=None, environ={})
+        recalled = services.recall(agent=agent, query="green tea", top_k=1)
+        assert recalled[0].memory.access_count == 1  # what the response shows
+        assert Memory.objects.get().access_count == 0  # not written yet
+        request_finished.send(sender=None)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+    stored = Memory.objects.get()
+    assert stored.access_count == 1
+    assert stored.last_accessed_at == recalled[0].memory.last_accessed_at
+    # Outside a request again: written at once.
+    services.recall(agent=agent, query="green tea", top_k=1)
+    assert Memory.objects.get().access_count == 2

@@ -73,9 +73,7 @@ def _sql_ids(agent: Agent, query: str, **filters) -> list[int]:
         lexical_weight=0.0,
         **filters,
     )
-    return in_order(
-        (c.memory.pk, c.vector) for c in candidates if c.memory.status == EmbeddingStatus.READY
-    )
+    return in_order((c.memory_id, c.vector) for c in candidates if c.vector is not None)
 
 
 def recalled_contents(agent: Agent, query: str, **kwargs) -> list[str]:

@@ -152,7 +152,7 @@ class RecallCandidate(Candidate):
     embedding: Sequence[float] | np.ndarray | None = None
 
 
-_CANDIDATE_FIELDS = (
+_RECALLED_FIELDS = (
     "id",
     "uuid",
     "agent_id",
@@ -181,9 +181,9 @@ class _RowQuery:
 
 
 @functools.cache
-def _row_query(with_vectors: bool) -> _RowQuery:
-    """Built once per shape: the SQL, the attribute names and the value converters."""
-    wanted = {*_CANDIDATE_FIELDS, *(["embedding"] if with_vectors else [])}
+def _row_query() -> _RowQuery:
+    """Built once: the SQL, the attribute names and the value converters."""
+    wanted = set(_RECALLED_FIELDS)
     # In the model's field order, which Model.from_db expects.
     fields = [
         cast("Field[Any, Any]", field)
@@ -205,12 +205,12 @@ def _row_query(with_vectors: bool) -> _RowQuery:
     )
 
 
-def memories_by_id(ids: list[int], *, with_vectors: bool = False) -> dict[int, Memory]:
+def memories_by_id(ids: list[int]) -> dict[int, Memory]:
     """Recall's winners' rows, read with one plain query: on recall's hot path the ORM's
     query building and row handling cost more than PostgreSQL's part."""
     if not ids:
         return {}
-    query = _row_query(with_vectors)
+    query = _row_query()
     with connection.cursor() as cursor:
         cursor.execute(query.sql, [ids])
         rows = cursor.fetchall()

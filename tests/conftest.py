@@ -1,6 +1,7 @@
 """Test-wide set-up: the embedded PostgreSQL (unless DATABASE_URL names one) for the whole run."""
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,13 @@ def pytest_configure(config: pytest.Config) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Sign-in throttles live in the cache, by default a folder of the data folder that every
+    # pytest-xdist worker shares: each worker gets its own, so that one worker's counted
+    # failures (or its tests' cache.clear()) never reach another's tests.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    cache = settings.CACHES["default"]
+    if worker and cache["BACKEND"].endswith("FileBasedCache"):
+        settings.CACHES = {"default": {**cache, "LOCATION": f"{cache['LOCATION']}-{worker}"}}
     _database.enter_context(embedded_database(settings.KRONVEX_DATA_DIR))
 
 

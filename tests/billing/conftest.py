@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.dashboard.conftest import Owner, make_owner
+# The dashboard tests' signed-in owners of two accounts, as fixtures here too.
+from tests.dashboard.conftest import owner, stranger  # noqa: F401
 from tests.fakes.stripe_server import FakeStripeServer, stripe_event, stripe_signature
 
 WEBHOOK_SECRET = "whsec_test_kronvex"
@@ -44,16 +45,6 @@ def billing_off(settings: Any, stripe_server: FakeStripeServer) -> FakeStripeSer
     settings.STRIPE_PRICE_BUILDER = PRICES["builder"]
     settings.KRONVEX_STRIPE_API_BASE = stripe_server.base_url
     return stripe_server
-
-
-@pytest.fixture
-def owner(db: None, fake_embedder: None) -> Owner:
-    return make_owner("owner@example.com", remember="The user's name is Ada")
-
-
-@pytest.fixture
-def stranger(db: None, fake_embedder: None) -> Owner:
-    return make_owner("stranger@example.com", remember="The stranger likes green tea")
 
 
 @dataclass

@@ -15,6 +15,9 @@ from billing.models import Account
 from billing.services import account_get_or_create_for_email
 from memories import services
 from memories.models import Agent
+
+# The dashboard tests' signed-in owners of two accounts, as fixtures here too.
+from tests.dashboard.conftest import owner, stranger  # noqa: F401
 from tests.docs.samples import DOCS_DIR, code_blocks
 from tests.fakes.loopback import LoopbackServer
 from webhooks.models import WebhookEndpoint

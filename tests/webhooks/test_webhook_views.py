@@ -8,20 +8,10 @@ from typing import Any
 import pytest
 
 from audit.models import AuditEvent
-from tests.dashboard.conftest import Owner, make_owner
+from tests.dashboard.conftest import Owner
 from tests.webhooks.conftest import Receiver
 from webhooks.models import WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
-
-
-@pytest.fixture
-def owner(db: None, fake_embedder: None) -> Owner:
-    return make_owner("owner@example.com", remember="The user's name is Ada")
-
-
-@pytest.fixture
-def stranger(db: None, fake_embedder: None) -> Owner:
-    return make_owner("stranger@example.com", remember="The stranger likes green tea")
 
 
 def add(owner: Owner, url: str, *events: str) -> Any:
